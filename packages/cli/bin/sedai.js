@@ -1,0 +1,9 @@
+#!/usr/bin/env node
+// The sedai CLI. The sources are TypeScript run by Node's type stripping (Node >= 22.18).
+const [major, minor] = process.versions.node.split('.').map(Number)
+if (major < 22 || (major === 22 && minor < 18)) {
+  process.stderr.write(`error: sedai needs Node.js >= 22.18 (this is ${process.versions.node})\n`)
+  process.exit(1)
+}
+const { main } = await import('../src/bin.ts')
+process.exitCode = await main(process.argv.slice(2))

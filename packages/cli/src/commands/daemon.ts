@@ -1,0 +1,16 @@
+import { parseDaemonArgs } from '../args.ts'
+import type { Command } from '../context.ts'
+import { EXIT } from '../output.ts'
+
+export const daemon: Command = {
+  name: 'daemon',
+  usage: 'daemon [--mode M[,M...]] [--listen MULTIADDR]... [--api HOST:PORT] [--bootstrap MULTIADDR]... ' +
+    '[--directory MULTIADDR] [--fault-corrupt RATE] [--repo DIR] [--json]',
+  summary: 'run a node (modes: directory-server, directory, flood, supernode, dht) until stopped',
+  async run (argv, ctx) {
+    const options = parseDaemonArgs(argv, ctx)
+    // loaded on demand: the other commands never pay for libp2p
+    await (await import('../daemon.ts')).runDaemon(options)
+    return EXIT.ok
+  }
+}

@@ -1,0 +1,50 @@
+import { parseArgs } from 'node:util'
+import { COMMON_OPTIONS, commonArgs, expectPositionals, parseTimeoutMs, usageErrors } from '../args.ts'
+import type { ArgsEnv, CommonArgs } from '../args.ts'
+import { InvalidOptionError } from '../../../core/src/errors.ts'
+import type { Command } from '../context.ts'
+import type { SearchRequest } from '../daemon-api.ts'
+import { EXIT, formatBytes, print, table } from '../output.ts'
+
+export interface SearchArgs extends CommonArgs {
+  request: SearchRequest
+}
+
+export function parseSearchArgs (argv: string[], at: ArgsEnv): SearchArgs {
+  const { values, positionals } = usageErrors('search', () => parseArgs({
+    args: argv,
+    options: { ...COMMON_OPTIONS, 'timeout-ms': { type: 'string' } },
+    strict: true,
+    allowPositionals: true
+  }))
+  expectPositionals('search', positionals, ['QUERY'], true)
+  const query = positionals.join(' ').trim()
+  if (query === '') {
+    throw new InvalidOptionError("'sedai search' needs a non-blank QUERY")
+  }
+  const request: SearchRequest = { query }
+  const timeoutMs = parseTimeoutMs(values['timeout-ms'])
+  if (timeoutMs !== undefined) {
+    request.timeoutMs = timeoutMs
+  }
+  return { ...commonArgs(values, at), request }
+}
+
+export const search: Command = {
+  name: 'search',
+  usage: 'search QUERY... [--timeout-ms N] [--repo DIR] [--json]',
+  summary: "find files by name through the daemon's modes",
+  async run (argv, ctx) {
+    const args = parseSearchArgs(argv, ctx)
+    const response = await (await ctx.connect(args.repo)).search(args.request)
+    print(ctx, args.json, response, () => {
+      const lines = response.results.length > 0
+        ? table(response.results.map((r) => [
+          r.cid, r.name, formatBytes(r.size), `${r.providers.length} provider${r.providers.length === 1 ? '' : 's'}`
+        ]))
+        : 'no results'
+      return response.note !== undefined ? `${lines}\nnote: ${response.note}` : lines
+    })
+    return EXIT.ok
+  }
+}

@@ -1,0 +1,651 @@
+/**
+ * The persistent index of what this node has: files shared in place (never
+ * copied) and partial downloads that survive restarts. One SQLite database in
+ * the repo; chunks are read from, and written to, ordinary files.
+ */
+import { closeSync, constants as fsConstants, ftruncateSync, mkdirSync, openSync, rmSync } from 'node:fs'
+import { copyFile, link, mkdir, open, readdir, stat, unlink } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
+import { dirname, isAbsolute, join, normalize } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
+import type { StatementSync } from 'node:sqlite'
+import { DEFAULTS, REPO_FILES } from '../config.ts'
+import { ContentChangedError, HashMismatchError, InvalidCidError, InvalidManifestError, InvalidOptionError, InvalidPathError, NotFoundError, SedaiError } from '../errors.ts'
+import { silentLogger } from '../logger.ts'
+import type { Logger } from '../logger.ts'
+import { Bitfield } from './bitfield.ts'
+import { buildManifest, chunkCount, chunkHash, chunkLength, decodeManifest, parseCid, readFully, sha256 } from './manifest.ts'
+import type { FileStat, Manifest } from './manifest.ts'
+
+/** Bump with a migration in `migrate` when the tables change. */
+const SCHEMA_VERSION = 1
+/** Shared files kept open for serving. */
+const OPEN_FILES = 16
+/** A shared file is stat'ed at most this often while served (ms); the chunk hash catches changes in between. */
+const STAT_INTERVAL_MS = 1000
+/** open() errors that mean the shared file is gone or no longer ours to read. */
+const GONE = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM'])
+/** link() errors that mean "no hard links here": fall back to copying. */
+const NO_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK'])
+
+export interface SharedFile {
+  /** manifest CID, base32 */
+  cid: string
+  name: string
+  /** bytes */
+  size: number
+  /** absolute path of the file on disk */
+  path: string
+}
+
+export interface ContentStoreInit {
+  /** repo folder; the database is `join(repo, REPO_FILES.database)` */
+  repo: string
+  /** bytes, for files shared here; default DEFAULTS.chunkSize */
+  chunkSize?: number
+  logger?: Logger
+}
+
+export interface DownloadRecord {
+  cid: string
+  manifest: Manifest
+  manifestBytes: Uint8Array
+  /** where the file goes when complete */
+  destPath: string
+  /** where chunks are written meanwhile, at `index * chunkSize` */
+  tmpPath: string
+  /** chunks verified and written to tmpPath (as last saved) */
+  have: Bitfield
+}
+
+export interface StoredManifest {
+  manifest: Manifest
+  bytes: Uint8Array
+}
+
+interface ShareRow extends SharedFile, FileStat {}
+
+interface DownloadRow {
+  cid: string
+  manifest: Uint8Array
+  destPath: string
+  have: Uint8Array
+}
+
+export class ContentStore {
+  private readonly repo: string
+  private readonly chunkSize: number
+  private readonly log: Logger
+  private db?: DatabaseSync
+  private statements?: Statements
+  /** decoded manifests by CID; a CID's manifest never changes, so entries are only dropped to free memory */
+  private readonly manifests = new Map<string, StoredManifest>()
+  private readonly files = new OpenFiles(OPEN_FILES)
+
+  constructor (init: ContentStoreInit) {
+    this.repo = init.repo
+    this.chunkSize = init.chunkSize ?? DEFAULTS.chunkSize
+    this.log = (init.logger ?? silentLogger()).child({ component: 'content-store' })
+  }
+
+  async start (): Promise<void> {
+    if (this.db != null) return
+    await mkdir(join(this.repo, REPO_FILES.downloads), { recursive: true })
+    if (this.db != null) return
+    const path = join(this.repo, REPO_FILES.database)
+    const db = new DatabaseSync(path)
+    try {
+      migrate(db, path)
+      this.statements = prepare(db)
+    } catch (err) {
+      db.close()
+      throw err
+    }
+    this.db = db
+    this.log.debug({ path }, 'opened')
+  }
+
+  async stop (): Promise<void> {
+    if (this.db == null) return
+    const db = this.db
+    this.db = undefined
+    this.statements = undefined
+    this.manifests.clear()
+    await this.files.closeAll()
+    db.close()
+  }
+
+  /** Share the regular file at absolute `path` where it is; an unchanged file already shared is not hashed again. */
+  async share (path: string, opts: { signal?: AbortSignal } = {}): Promise<SharedFile> {
+    const sql = this.sql
+    if (!isAbsolute(path)) {
+      throw new InvalidPathError(`${path}: path must be absolute`)
+    }
+    path = normalize(path)
+    const st = await stat(path).catch((err: NodeJS.ErrnoException) => {
+      throw new InvalidPathError(`${path}: cannot share (${err.code ?? err.message})`)
+    })
+    if (!st.isFile()) {
+      throw new InvalidPathError(`${path}: not a regular file${st.isDirectory() ? ' (use shareFolder for folders)' : ''}`)
+    }
+    const row = sql.shareByPath.get(path) as (ShareRow & { stale: number }) | undefined
+    if (row !== undefined && row.stale === 0 && sameStat(row, st)) {
+      return toShared(row)
+    }
+
+    const built = await buildManifest(path, { chunkSize: this.chunkSize, signal: opts.signal })
+    const shared = { cid: built.cid.toString(), name: built.manifest.name, size: built.manifest.size, path }
+    sql.upsertShare.run(path, shared.cid, shared.name, shared.size, built.stat.mtimeMs, built.stat.ino, built.bytes)
+    this.manifests.set(shared.cid, { manifest: built.manifest, bytes: built.bytes })
+    // a handle may still point at the old file
+    void this.files.drop(path)
+    if (row !== undefined && row.cid !== shared.cid) this.forget(row.cid)
+    this.log.info({ cid: shared.cid, path, size: shared.size }, 'shared')
+    return shared
+  }
+
+  /** Share every regular file under absolute `dir`, skipping dotfiles, dot-folders and symlinks; unshareable files are logged and skipped. */
+  async shareFolder (dir: string, opts: { signal?: AbortSignal } = {}): Promise<SharedFile[]> {
+    if (!isAbsolute(dir)) {
+      throw new InvalidPathError(`${dir}: path must be absolute`)
+    }
+    dir = normalize(dir)
+    const st = await stat(dir).catch((err: NodeJS.ErrnoException) => {
+      throw new InvalidPathError(`${dir}: cannot share (${err.code ?? err.message})`)
+    })
+    if (!st.isDirectory()) {
+      throw new InvalidPathError(`${dir}: not a folder`)
+    }
+    const shared: SharedFile[] = []
+    for await (const path of this.walk(dir)) {
+      opts.signal?.throwIfAborted()
+      try {
+        shared.push(await this.share(path, opts))
+      } catch (err) {
+        // a bad name, a file too large or changing under us should not stop the rest
+        if (!(err instanceof InvalidPathError || err instanceof InvalidManifestError || err instanceof ContentChangedError)) throw err
+        this.log.warn({ path, err: err.message }, 'skipped')
+      }
+    }
+    return shared
+  }
+
+  /** Stop sharing every file with this CID; false if there was none. */
+  unshare (cid: string): boolean {
+    const sql = this.sql
+    const paths = sql.pathsByCid.all(cid) as Array<{ path: string }>
+    sql.deleteSharesByCid.run(cid)
+    for (const { path } of paths) void this.files.drop(path)
+    this.forget(cid)
+    return paths.length > 0
+  }
+
+  /** Shared files, stale ones (changed on disk) left out. */
+  list (): SharedFile[] {
+    return (this.sql.listShares.all() as unknown as SharedFile[]).map(toShared)
+  }
+
+  /** Whether a complete, not stale, shared file has this CID. */
+  has (cid: string): boolean {
+    return this.sql.hasShare.get(cid) !== undefined
+  }
+
+  /** The manifest of a shared file, as decoded and as bytes (to send as is). */
+  getManifest (cid: string): StoredManifest | undefined {
+    return this.has(cid) ? this.cachedManifest(cid) : undefined
+  }
+
+  /**
+   * Chunk `index` of a shared file, checked against its hash. A file found
+   * changed on disk is marked stale (no longer listed or served) and
+   * ContentChangedError thrown, unless another copy with the same CID serves.
+   */
+  async readChunk (cid: string, index: number): Promise<Uint8Array> {
+    const rows = this.sql.sharesByCid.all(cid) as unknown as ShareRow[]
+    const stored = rows.length > 0 ? this.cachedManifest(cid) : undefined
+    if (stored === undefined) {
+      throw new NotFoundError(`${cid} is not shared here`)
+    }
+    const n = chunkCount(stored.manifest)
+    if (!Number.isInteger(index) || index < 0 || index >= n) {
+      throw new InvalidOptionError(`chunk index ${index} out of range [0, ${n}) of ${cid}`)
+    }
+    let changed: ContentChangedError | undefined
+    for (const row of rows) {
+      try {
+        return await this.readShared(row, stored.manifest, index)
+      } catch (err) {
+        if (!(err instanceof ContentChangedError)) throw err
+        changed = err
+        this.markStale(row, err.message)
+      }
+    }
+    throw changed ?? new NotFoundError(`${cid} is not shared here`)
+  }
+
+  private async readShared (row: ShareRow, manifest: Manifest, index: number): Promise<Uint8Array> {
+    const file = await this.files.acquire(row.path).catch((err: NodeJS.ErrnoException) => {
+      if (GONE.has(err.code ?? '')) throw new ContentChangedError(`${row.path} is gone (${err.code})`)
+      throw err
+    })
+    try {
+      if (Date.now() - file.checkedAt >= STAT_INTERVAL_MS) {
+        // the path, not the handle: a file replaced by rename keeps the old inode open
+        const st = await stat(row.path).catch(() => undefined)
+        if (st === undefined || !sameStat(row, st)) {
+          throw new ContentChangedError(`${row.path} changed on disk since it was shared`)
+        }
+        file.checkedAt = Date.now()
+      }
+      const len = chunkLength(manifest, index)
+      // fresh and unpooled: it is handed to the network
+      const buf = Buffer.allocUnsafeSlow(len)
+      if (await readFully(file.fh, buf, len, index * manifest.chunkSize) !== len) {
+        throw new ContentChangedError(`${row.path} is shorter than when it was shared`)
+      }
+      if (!equalBytes(sha256(buf), chunkHash(manifest, index))) {
+        throw new ContentChangedError(`chunk ${index} of ${row.path} no longer matches its hash`)
+      }
+      return buf
+    } finally {
+      this.files.release(file)
+    }
+  }
+
+  private markStale (row: ShareRow, reason: string): void {
+    this.sql.markStale.run(row.path)
+    void this.files.drop(row.path)
+    this.forget(row.cid)
+    this.log.warn({ cid: row.cid, path: row.path, reason }, 'shared file changed; no longer served')
+  }
+
+  /**
+   * Start (or find) the partial download of `cid` into `destPath`, chunks
+   * going to a sparse `<repo>/downloads/<cid>.part` meanwhile. `cid` must be
+   * the canonical base32 string and `manifestBytes` must hash to it.
+   */
+  beginDownload (cid: string, manifestBytes: Uint8Array, manifest: Manifest, destPath: string): DownloadRecord {
+    const existing = this.getDownload(cid)
+    if (existing !== undefined) return existing
+    const parsed = parseCid(cid)
+    if (parsed.toString() !== cid) {
+      throw new InvalidCidError(`${cid}: use the canonical form ${parsed.toString()}`)
+    }
+    // the stored manifest is served under this CID once complete: never a wrong one
+    if (!equalBytes(sha256(manifestBytes), parsed.multihash.digest)) {
+      throw new HashMismatchError(`manifest bytes do not hash to ${cid}`)
+    }
+    if (!isAbsolute(destPath)) {
+      throw new InvalidPathError(`${destPath}: path must be absolute`)
+    }
+    destPath = normalize(destPath)
+    const tmpPath = this.tmpPath(cid)
+    // also empties a .part left by a crash before its row was written
+    createSparse(tmpPath, manifest.size)
+    const have = new Bitfield(chunkCount(manifest))
+    this.sql.insertDownload.run(cid, manifestBytes, destPath, have.length, have.toBytes())
+    this.log.info({ cid, destPath, size: manifest.size }, 'download started')
+    return { cid, manifest, manifestBytes, destPath, tmpPath, have }
+  }
+
+  getDownload (cid: string): DownloadRecord | undefined {
+    const row = this.sql.downloadByCid.get(cid) as unknown as DownloadRow | undefined
+    return row === undefined ? undefined : this.toRecord(row)
+  }
+
+  listDownloads (): DownloadRecord[] {
+    return (this.sql.listDownloads.all() as unknown as DownloadRow[]).map(row => this.toRecord(row))
+  }
+
+  /** Persist which chunks are on disk in the .part file. */
+  saveProgress (cid: string, have: Bitfield): void {
+    const row = this.sql.downloadChunks.get(cid) as { chunks: number } | undefined
+    if (row === undefined) {
+      throw new NotFoundError(`no download of ${cid}`)
+    }
+    if (have.length !== row.chunks) {
+      throw new InvalidOptionError(`bitfield of ${have.length} chunks for a download of ${row.chunks}`)
+    }
+    this.sql.updateHave.run(have.toBytes(), cid)
+  }
+
+  /**
+   * Move a complete download to its destination (never over an existing
+   * file) and share it there, reusing the manifest instead of hashing again.
+   */
+  async completeDownload (cid: string, opts: { signal?: AbortSignal } = {}): Promise<SharedFile> {
+    const rec = this.getDownload(cid)
+    if (rec === undefined) {
+      throw new NotFoundError(`no download of ${cid}`)
+    }
+    if (!rec.have.isComplete()) {
+      throw new InvalidOptionError(`download of ${cid} is not complete: ${rec.have.count()}/${rec.have.length} chunks`)
+    }
+    opts.signal?.throwIfAborted()
+    const fh = await open(rec.tmpPath, 'r+')
+    try {
+      if ((await fh.stat()).size !== rec.manifest.size) {
+        throw new ContentChangedError(`${rec.tmpPath} is not ${rec.manifest.size} bytes`)
+      }
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await mkdir(dirname(rec.destPath), { recursive: true })
+    await moveNoReplace(rec.tmpPath, rec.destPath)
+    const st = await stat(rec.destPath)
+
+    const sql = this.sql
+    sql.begin.run()
+    try {
+      sql.upsertShare.run(rec.destPath, cid, rec.manifest.name, rec.manifest.size, st.mtimeMs, st.ino, rec.manifestBytes)
+      sql.deleteDownload.run(cid)
+      sql.commit.run()
+    } catch (err) {
+      sql.rollback.run()
+      throw err
+    }
+    void this.files.drop(rec.destPath)
+    this.log.info({ cid, path: rec.destPath }, 'download complete')
+    return { cid, name: rec.manifest.name, size: rec.manifest.size, path: rec.destPath }
+  }
+
+  /** Forget a download and delete its .part file. */
+  abortDownload (cid: string): void {
+    this.sql.deleteDownload.run(cid)
+    rmSync(this.tmpPath(cid), { force: true })
+    this.forget(cid)
+  }
+
+  /**
+   * Re-hash every chunk the saved bitfield says is in the .part file (after a
+   * crash, or before trusting an old one); clear and save the ones that fail.
+   * Returns how many were cleared.
+   */
+  async verifyPartial (cid: string): Promise<number> {
+    const rec = this.getDownload(cid)
+    if (rec === undefined) {
+      throw new NotFoundError(`no download of ${cid}`)
+    }
+    const { manifest, have } = rec
+    let cleared = 0
+    const fh = await open(rec.tmpPath, 'r').catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err
+      return undefined
+    })
+    if (fh === undefined) {
+      // the .part file is gone: start over in a new one
+      cleared = have.count()
+      createSparse(rec.tmpPath, manifest.size)
+      this.saveProgress(cid, new Bitfield(have.length))
+      return cleared
+    }
+    try {
+      const buf = Buffer.allocUnsafe(manifest.chunkSize)
+      for (let i = 0; i < have.length; i++) {
+        if (!have.get(i)) continue
+        const len = chunkLength(manifest, i)
+        const ok = await readFully(fh, buf, len, i * manifest.chunkSize) === len &&
+          equalBytes(sha256(buf.subarray(0, len)), chunkHash(manifest, i))
+        if (!ok) {
+          have.clear(i)
+          cleared++
+        }
+      }
+    } finally {
+      await fh.close()
+    }
+    if (cleared > 0) {
+      this.saveProgress(cid, have)
+      this.log.warn({ cid, cleared }, 'partial download had bad chunks')
+    }
+    return cleared
+  }
+
+  private get sql (): Statements {
+    if (this.statements === undefined) {
+      throw new SedaiError('content store is not started')
+    }
+    return this.statements
+  }
+
+  private tmpPath (cid: string): string {
+    return join(this.repo, REPO_FILES.downloads, `${cid}.part`)
+  }
+
+  private toRecord (row: DownloadRow): DownloadRecord {
+    const { manifest } = this.cachedManifest(row.cid, row.manifest)
+    return {
+      cid: row.cid,
+      manifest,
+      manifestBytes: row.manifest,
+      destPath: row.destPath,
+      tmpPath: this.tmpPath(row.cid),
+      have: new Bitfield(chunkCount(manifest), row.have)
+    }
+  }
+
+  /** Decode once per CID; `bytes` when the caller has them, else from a live share. */
+  private cachedManifest (cid: string, bytes?: Uint8Array): StoredManifest {
+    let stored = this.manifests.get(cid)
+    if (stored === undefined) {
+      bytes ??= (this.sql.manifestByCid.get(cid) as { manifest: Uint8Array } | undefined)?.manifest
+      if (bytes === undefined) {
+        throw new NotFoundError(`no manifest for ${cid}`)
+      }
+      stored = { manifest: decodeManifest(bytes), bytes }
+      this.manifests.set(cid, stored)
+    }
+    return stored
+  }
+
+  /** Drop a cached manifest nothing live uses any more. */
+  private forget (cid: string): void {
+    if (!this.has(cid) && this.sql.downloadChunks.get(cid) === undefined) {
+      this.manifests.delete(cid)
+    }
+  }
+
+  /** Regular files under `dir`, depth first in name order; dot entries and symlinks are not followed. */
+  private async * walk (dir: string): AsyncGenerator<string> {
+    let entries
+    try {
+      entries = await readdir(dir, { withFileTypes: true })
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'EACCES' && code !== 'EPERM') throw err
+      this.log.warn({ path: dir, err: code }, 'skipped unreadable folder')
+      return
+    }
+    entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+    for (const entry of entries) {
+      if (entry.name.startsWith('.') || entry.isSymbolicLink()) continue
+      const path = join(dir, entry.name)
+      if (entry.isDirectory()) yield * this.walk(path)
+      else if (entry.isFile()) yield path
+    }
+  }
+}
+
+function migrate (db: DatabaseSync, path: string): void {
+  db.exec('PRAGMA journal_mode = WAL')
+  // WAL + NORMAL: a power cut may lose the last commits, never corrupts; progress is re-verified anyway
+  db.exec('PRAGMA synchronous = NORMAL')
+  db.exec('PRAGMA busy_timeout = 5000')
+  const { user_version: version } = db.prepare('PRAGMA user_version').get() as { user_version: number }
+  if (version > SCHEMA_VERSION) {
+    throw new SedaiError(`${path} has schema version ${version}; this sedai knows up to ${SCHEMA_VERSION}`)
+  }
+  if (version < 1) {
+    // mtime_ms and ino are REAL: stored exactly as node's stat gives them, compared as is
+    db.exec(`
+      BEGIN;
+      CREATE TABLE shares (
+        path TEXT PRIMARY KEY,
+        cid TEXT NOT NULL,
+        name TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ms REAL NOT NULL,
+        ino REAL NOT NULL,
+        manifest BLOB NOT NULL,
+        stale INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX shares_cid ON shares (cid);
+      CREATE TABLE downloads (
+        cid TEXT PRIMARY KEY,
+        manifest BLOB NOT NULL,
+        dest_path TEXT NOT NULL,
+        chunks INTEGER NOT NULL,
+        have BLOB NOT NULL
+      );
+      PRAGMA user_version = 1;
+      COMMIT;
+    `)
+  }
+}
+
+type Statements = ReturnType<typeof prepare>
+
+/** Every statement of the store, prepared once. */
+function prepare (db: DatabaseSync) {
+  const s = (sql: string): StatementSync => db.prepare(sql)
+  const shareColumns = 'cid, name, size, path, mtime_ms AS mtimeMs, ino'
+  return {
+    shareByPath: s(`SELECT ${shareColumns}, stale FROM shares WHERE path = ?`),
+    sharesByCid: s(`SELECT ${shareColumns} FROM shares WHERE cid = ? AND stale = 0 ORDER BY rowid`),
+    listShares: s('SELECT cid, name, size, path FROM shares WHERE stale = 0 ORDER BY path'),
+    hasShare: s('SELECT 1 FROM shares WHERE cid = ? AND stale = 0 LIMIT 1'),
+    manifestByCid: s('SELECT manifest FROM shares WHERE cid = ? AND stale = 0 LIMIT 1'),
+    pathsByCid: s('SELECT path FROM shares WHERE cid = ?'),
+    upsertShare: s(`INSERT INTO shares (path, cid, name, size, mtime_ms, ino, manifest) VALUES (?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (path) DO UPDATE SET cid = excluded.cid, name = excluded.name, size = excluded.size,
+        mtime_ms = excluded.mtime_ms, ino = excluded.ino, manifest = excluded.manifest, stale = 0`),
+    markStale: s('UPDATE shares SET stale = 1 WHERE path = ?'),
+    deleteSharesByCid: s('DELETE FROM shares WHERE cid = ?'),
+    downloadByCid: s('SELECT cid, manifest, dest_path AS destPath, have FROM downloads WHERE cid = ?'),
+    listDownloads: s('SELECT cid, manifest, dest_path AS destPath, have FROM downloads ORDER BY rowid'),
+    downloadChunks: s('SELECT chunks FROM downloads WHERE cid = ?'),
+    insertDownload: s('INSERT INTO downloads (cid, manifest, dest_path, chunks, have) VALUES (?, ?, ?, ?, ?)'),
+    updateHave: s('UPDATE downloads SET have = ? WHERE cid = ?'),
+    deleteDownload: s('DELETE FROM downloads WHERE cid = ?'),
+    begin: s('BEGIN'),
+    commit: s('COMMIT'),
+    rollback: s('ROLLBACK')
+  }
+}
+
+/** An empty (sparse) file of `size` bytes at `path`, replacing any file there. */
+function createSparse (path: string, size: number): void {
+  mkdirSync(dirname(path), { recursive: true })
+  const fd = openSync(path, 'w')
+  try {
+    ftruncateSync(fd, size)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+function sameStat (a: FileStat, b: FileStat): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino
+}
+
+function toShared (row: SharedFile): SharedFile {
+  return { cid: row.cid, name: row.name, size: row.size, path: row.path }
+}
+
+function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0
+}
+
+/** Rename `from` to `to` unless `to` exists; copies when they are on different filesystems. */
+async function moveNoReplace (from: string, to: string): Promise<void> {
+  try {
+    // link fails on an existing `to` (rename would silently replace it)
+    await link(from, to)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? ''
+    if (code === 'EEXIST') {
+      // a crash between link and unlink left both names: finish the move
+      const [a, b] = await Promise.all([stat(from), stat(to)])
+      if (a.ino !== b.ino || a.dev !== b.dev) {
+        throw new InvalidPathError(`${to} already exists; not overwriting it`)
+      }
+    } else if (NO_LINK.has(code)) {
+      await copyFile(from, to, fsConstants.COPYFILE_EXCL).catch((err: NodeJS.ErrnoException) => {
+        throw err.code === 'EEXIST' ? new InvalidPathError(`${to} already exists; not overwriting it`) : err
+      })
+      const fh = await open(to, 'r+')
+      try { await fh.sync() } finally { await fh.close() }
+    } else {
+      throw err
+    }
+  }
+  await unlink(from)
+}
+
+interface OpenFile {
+  fh: FileHandle
+  /** when the path was last stat'ed against the share row (ms) */
+  checkedAt: number
+  users: number
+  retired: boolean
+}
+
+/**
+ * A few read handles of shared files, least recently used closed first, so
+ * serving does not open and close the file for every chunk. A handle dropped
+ * while a read uses it is closed when that read releases it.
+ */
+class OpenFiles {
+  private readonly max: number
+  private readonly files = new Map<string, Promise<OpenFile>>()
+
+  constructor (max: number) {
+    this.max = max
+  }
+
+  async acquire (path: string): Promise<OpenFile> {
+    let opening = this.files.get(path)
+    if (opening === undefined) {
+      const p = open(path, 'r').then(fh => ({ fh, checkedAt: 0, users: 0, retired: false }))
+      // a failed open is not kept
+      p.catch(() => { if (this.files.get(path) === p) this.files.delete(path) })
+      this.files.set(path, p)
+      opening = p
+      for (const old of this.files.keys()) {
+        if (this.files.size <= this.max) break
+        void this.drop(old)
+      }
+    } else {
+      // Map order is age: move to newest
+      this.files.delete(path)
+      this.files.set(path, opening)
+    }
+    const file = await opening
+    if (file.retired) return await this.acquire(path)
+    file.users++
+    return file
+  }
+
+  release (file: OpenFile): void {
+    if (--file.users === 0 && file.retired) void close(file)
+  }
+
+  async drop (path: string): Promise<void> {
+    const opening = this.files.get(path)
+    if (opening === undefined) return
+    this.files.delete(path)
+    const file = await opening.catch(() => undefined)
+    if (file === undefined) return
+    file.retired = true
+    if (file.users === 0) await close(file)
+  }
+
+  async closeAll (): Promise<void> {
+    await Promise.all([...this.files.keys()].map(async path => { await this.drop(path) }))
+  }
+}
+
+async function close (file: OpenFile): Promise<void> {
+  await file.fh.close().catch(() => {})
+}

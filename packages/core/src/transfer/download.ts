@@ -1,0 +1,394 @@
+import { open } from 'node:fs/promises'
+import { CID } from 'multiformats/cid'
+import { DownloadFailedError, HashMismatchError, InvalidMessageError, NotFoundError, RemoteError, TimeoutError } from '../errors.ts'
+import { FramedStream } from '../framing.ts'
+import { Bitfield } from '../store/bitfield.ts'
+import { chunkCount, chunkHash, chunkLength, parseCid, sha256, verifyManifest } from '../store/manifest.ts'
+import { MAX_REPLY_FRAME_BYTES, TRANSFER_PROTOCOL } from './constants.ts'
+import { decodeReply, encodeChunkRequest, encodeOpen, MessageType, Status } from './messages.ts'
+import type { Logger } from '../logger.ts'
+import type { Stats } from '../stats.ts'
+import type { ContentStore } from '../store/content-store.ts'
+import type { Manifest } from '../store/manifest.ts'
+import type { Connection, PeerId } from '@libp2p/interface'
+import type { ConnectionManager } from '@libp2p/interface-internal'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+export type Source = PeerId | Multiaddr
+
+export interface DownloadProgress {
+  cid: string
+  name: string
+  size: number
+  /** verified bytes on disk */
+  have: number
+  /** bytes fetched over the network in this run */
+  fetched: number
+  /** peers currently delivering chunks */
+  sources: string[]
+}
+
+export interface DownloadResult {
+  cid: string
+  name: string
+  path: string
+  size: number
+  /** peers that delivered at least one verified chunk */
+  sources: string[]
+  /** verified chunk bytes fetched in this run */
+  fetched: number
+  /** bytes already verified on disk when this run began */
+  resumed: number
+  /** peers dropped for sending chunks that failed verification or broke the protocol */
+  badPeers: string[]
+}
+
+export interface DownloadInit {
+  cid: string | CID
+  sources: Source[]
+  /** where the file goes, once its manifest (and so its name) is known */
+  resolveDest: (manifest: Manifest) => Promise<string> | string
+  signal?: AbortSignal
+  onProgress?: (p: DownloadProgress) => void
+  connectionManager: ConnectionManager
+  store: ContentStore
+  stats: Stats
+  logger: Logger
+  windowPerPeer: number
+  manifestTimeoutMs: number
+  chunkTimeoutMs: number
+  checkpointIntervalMs: number
+}
+
+/** A requester of one chunk: the session that asked for it. */
+interface Session { peer: string }
+
+/**
+ * Hands out the chunks still missing. Chunks go out lowest index first, each
+ * to one session; once none is left unassigned, an idle session may ask for a
+ * chunk another session already has in flight (BitTorrent's end game), so a
+ * slow or dying source cannot hold the last chunks hostage.
+ */
+export class ChunkPicker {
+  readonly have: Bitfield
+  private readonly queue: number[] = []
+  private readonly retry: number[] = []
+  private next = 0
+  private readonly inflight = new Map<number, Set<Session>>()
+  private waiters: Array<() => void> = []
+  private readonly maxRequesters: number
+
+  constructor (have: Bitfield, maxRequesters = 2) {
+    this.have = have
+    this.maxRequesters = maxRequesters
+    for (let i = 0; i < have.length; i++) if (!have.get(i)) this.queue.push(i)
+  }
+
+  get complete (): boolean {
+    return this.have.isComplete()
+  }
+
+  take (session: Session): number | undefined {
+    while (this.retry.length > 0) {
+      const i = this.retry.pop() as number
+      if (!this.have.get(i) && !this.inflight.has(i)) return this.assign(i, session)
+    }
+    while (this.next < this.queue.length) {
+      const i = this.queue[this.next++]
+      if (!this.have.get(i) && !this.inflight.has(i)) return this.assign(i, session)
+    }
+    for (const [i, requesters] of this.inflight) {
+      if (requesters.size < this.maxRequesters && !requesters.has(session)) {
+        requesters.add(session)
+        return i
+      }
+    }
+    return undefined
+  }
+
+  private assign (i: number, session: Session): number {
+    this.inflight.set(i, new Set([session]))
+    return i
+  }
+
+  /** The session will not deliver `i`: it goes back to the front of the line. */
+  release (i: number, session: Session): void {
+    const requesters = this.inflight.get(i)
+    if (requesters === undefined) return
+    requesters.delete(session)
+    if (requesters.size === 0) {
+      this.inflight.delete(i)
+      if (!this.have.get(i)) this.retry.push(i)
+    }
+    this.wake()
+  }
+
+  /** `i` verified and written; returns false if another session got there first. */
+  done (i: number): boolean {
+    this.inflight.delete(i)
+    if (this.have.get(i)) return false
+    this.have.set(i)
+    this.wake()
+    return true
+  }
+
+  /** Resolves when work may have become available (or the download completed). */
+  async changed (signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return
+    await new Promise<void>(resolve => {
+      const done = (): void => { signal.removeEventListener('abort', done); resolve() }
+      this.waiters.push(done)
+      signal.addEventListener('abort', done, { once: true })
+    })
+  }
+
+  private wake (): void {
+    const waiters = this.waiters
+    this.waiters = []
+    for (const w of waiters) w()
+  }
+}
+
+function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b)
+}
+
+class BadPeerError extends InvalidMessageError {}
+
+/**
+ * One multi-source download: manifest first (verified against the CID),
+ * then one session per source keeping `windowPerPeer` chunk requests in
+ * flight. Each chunk is verified against the manifest before it is written
+ * to the temporary file; a source that sends a bad chunk is dropped and its
+ * chunks go to the others. The bitfield is checkpointed so a crash resumes
+ * where it stopped; the file is moved into place only when complete.
+ */
+export async function download (init: DownloadInit): Promise<DownloadResult> {
+  const { store, stats } = init
+  const cid = typeof init.cid === 'string' ? parseCid(init.cid) : init.cid
+  const key = cid.toString()
+  const log = init.logger.child({ cid: key })
+  const controller = new AbortController()
+  const signal = init.signal === undefined ? controller.signal : AbortSignal.any([init.signal, controller.signal])
+
+  const shared = store.list().find(f => f.cid === key)
+  if (shared !== undefined) {
+    return { cid: key, name: shared.name, path: shared.path, size: shared.size, sources: [], fetched: 0, resumed: shared.size, badPeers: [] }
+  }
+
+  // connections are shared by the manifest phase and the sessions
+  const connections = new Map<string, Connection>()
+  const badPeers = new Set<string>()
+  const failures: string[] = []
+  const connect = async (source: Source): Promise<Connection> => {
+    const conn = await init.connectionManager.openConnection(source, { signal })
+    connections.set(conn.remotePeer.toString(), conn)
+    return conn
+  }
+
+  let record = store.getDownload(key)
+  let resumedChunks = 0
+  if (record !== undefined) {
+    const cleared = await store.verifyPartial(key)
+    record = store.getDownload(key)
+    if (record === undefined) throw new NotFoundError(`partial download of ${key} vanished`)
+    if (cleared > 0) log.warn({ cleared }, 'partial chunks failed re-verification and will be fetched again')
+    resumedChunks = record.have.count()
+  } else {
+    const { manifest, bytes } = await fetchManifest(init, cid, connect, failures, signal, log)
+    const dest = await init.resolveDest(manifest)
+    record = store.beginDownload(key, bytes, manifest, dest)
+  }
+  const manifest = record.manifest
+  const picker = new ChunkPicker(record.have)
+  const resumed = countBytes(manifest, record.have)
+  const progress = { have: resumed, fetched: 0, sources: new Set<string>(), delivered: new Set<string>() }
+  const report = (): void => {
+    init.onProgress?.({ cid: key, name: manifest.name, size: manifest.size, have: progress.have, fetched: progress.fetched, sources: [...progress.sources] })
+  }
+  if (resumedChunks > 0) log.info({ chunks: resumedChunks }, 'resuming')
+
+  if (!picker.complete) {
+    const fh = await open(record.tmpPath, 'r+')
+    const checkpoint = setInterval(() => { store.saveProgress(key, picker.have) }, init.checkpointIntervalMs)
+    checkpoint.unref()
+    try {
+      const sessions = init.sources.map(async source => {
+        try {
+          await runSession(source)
+        } catch (err: any) {
+          if (!signal.aborted) {
+            failures.push(`${String(source)}: ${err.message}`)
+            log.debug({ source: String(source), err: err.message }, 'session ended')
+          }
+        }
+      })
+      const all = Promise.all(sessions)
+      // every session ends by itself when the download completes, when its
+      // source fails, or when the caller's signal aborts
+      await all
+    } finally {
+      clearInterval(checkpoint)
+      store.saveProgress(key, picker.have)
+      await fh.close()
+    }
+
+    async function runSession (source: Source): Promise<void> {
+      const conn = await connect(source)
+      const peer = conn.remotePeer.toString()
+      const session: Session = { peer }
+      const stream = await conn.newStream(TRANSFER_PROTOCOL, { signal })
+      const framed = new FramedStream(stream, { maxFrameBytes: MAX_REPLY_FRAME_BYTES, idleTimeoutMs: init.chunkTimeoutMs })
+      const inflight: number[] = []
+      const onAbort = (): void => { framed.abort(new TimeoutError('download aborted')) }
+      signal.addEventListener('abort', onAbort, { once: true })
+      try {
+        await send(framed, encodeOpen({ cid: cid.bytes, wantManifest: false }), MessageType.OPEN)
+        const open = await receive(framed)
+        if (open.type !== MessageType.OPEN_REPLY) throw new BadPeerError('expected OPEN_REPLY')
+        if (open.status !== Status.OK) throw new RemoteError(open.status === Status.NOT_FOUND ? 'does not have it' : `error: ${open.error ?? ''}`)
+
+        while (!picker.complete && !signal.aborted) {
+          while (inflight.length < init.windowPerPeer) {
+            const i = picker.take(session)
+            if (i === undefined) break
+            inflight.push(i)
+            await send(framed, encodeChunkRequest(i), MessageType.CHUNK_REQUEST)
+          }
+          if (inflight.length === 0) {
+            await picker.changed(signal)
+            continue
+          }
+          const reply = await receive(framed)
+          const expected = inflight[0]
+          if (reply.type !== MessageType.CHUNK_REPLY || reply.index !== expected) {
+            throw new BadPeerError(`sent ${reply.type === MessageType.CHUNK_REPLY ? `chunk ${reply.index}` : 'a non-chunk reply'} where chunk ${expected} was due`)
+          }
+          inflight.shift()
+          if (reply.status !== Status.OK) {
+            picker.release(expected, session)
+            throw new RemoteError(`chunk ${expected}: ${reply.error ?? 'refused'}`)
+          }
+          const data = reply.data as Uint8Array
+          if (data.byteLength !== chunkLength(manifest, expected) || !sameBytes(sha256(data), chunkHash(manifest, expected))) {
+            picker.release(expected, session)
+            stats.inc('transfer.chunksRejected')
+            throw new HashMismatchError(`chunk ${expected} failed verification`)
+          }
+          if (picker.have.get(expected)) {
+            // another source won the end game race for this chunk
+            stats.inc('transfer.bytesWasted', data.byteLength)
+            continue
+          }
+          await fh.write(data, 0, data.byteLength, expected * manifest.chunkSize)
+          if (picker.done(expected)) {
+            progress.fetched += data.byteLength
+            progress.have += data.byteLength
+            progress.delivered.add(peer)
+            progress.sources.add(peer)
+            stats.inc('transfer.chunksFetched')
+            stats.inc('transfer.bytesFetched', data.byteLength)
+            report()
+          }
+        }
+      } catch (err: any) {
+        if (err instanceof HashMismatchError || err instanceof InvalidMessageError) {
+          badPeers.add(peer)
+          log.warn({ peer, err: err.message }, 'source dropped: it sent data that failed verification')
+        }
+        framed.abort(err)
+        throw err
+      } finally {
+        signal.removeEventListener('abort', onAbort)
+        progress.sources.delete(peer)
+        for (const i of inflight) picker.release(i, session)
+        if (picker.complete) controller.abort() // wake the sessions still waiting
+      }
+      await framed.close()
+    }
+
+    async function send (framed: FramedStream, parts: Uint8Array[], type: number): Promise<void> {
+      let bytes = 0
+      for (const p of parts) bytes += p.byteLength
+      stats.message('transfer', 'out', type === MessageType.OPEN ? 'OPEN' : 'CHUNK_REQUEST', bytes)
+      await framed.write(...parts)
+    }
+
+    async function receive (framed: FramedStream): Promise<ReturnType<typeof decodeReply>> {
+      const bytes = await framed.read()
+      if (bytes === undefined) throw new RemoteError('source closed the stream')
+      const reply = decodeReply(bytes)
+      stats.message('transfer', 'in', reply.type === MessageType.OPEN_REPLY ? 'OPEN_REPLY' : 'CHUNK_REPLY', bytes.byteLength)
+      return reply
+    }
+  }
+
+  if (!picker.complete) {
+    if (init.signal?.aborted === true) throw new TimeoutError(`download of ${key} stopped before it completed (${picker.have.count()} of ${chunkCount(manifest)} chunks; it resumes on the next get)`)
+    const why = failures.length > 0 ? failures.join('; ') : 'no source'
+    throw new DownloadFailedError(`download of ${key} incomplete: ${picker.have.count()} of ${chunkCount(manifest)} chunks verified; sources: ${why}${badPeers.size > 0 ? `; bad peers: ${[...badPeers].join(', ')}` : ''}`)
+  }
+  const file = await store.completeDownload(key)
+  log.info({ path: file.path, fetched: progress.fetched, sources: [...progress.delivered], badPeers: [...badPeers] }, 'download complete')
+  return { cid: key, name: manifest.name, path: file.path, size: manifest.size, sources: [...progress.delivered], fetched: progress.fetched, resumed, badPeers: [...badPeers] }
+}
+
+function countBytes (manifest: Manifest, have: Bitfield): number {
+  const n = chunkCount(manifest)
+  if (n === 0) return 0
+  const full = have.count()
+  // every chunk is chunkSize long except possibly the last
+  return have.get(n - 1) ? (full - 1) * manifest.chunkSize + chunkLength(manifest, n - 1) : full * manifest.chunkSize
+}
+
+/** Asks the sources for the manifest, all at once; the first that verifies against the CID wins. */
+async function fetchManifest (init: DownloadInit, cid: CID, connect: (s: Source) => Promise<Connection>, failures: string[], outer: AbortSignal, log: Logger): Promise<{ manifest: Manifest, bytes: Uint8Array }> {
+  if (init.sources.length === 0) throw new NotFoundError(`no source for ${cid.toString()}: give --from or connect to peers that have it`)
+  const controller = new AbortController()
+  const signal = AbortSignal.any([outer, controller.signal, AbortSignal.timeout(init.manifestTimeoutMs)])
+  const attempts = init.sources.map(async source => {
+    let framed: FramedStream | undefined
+    try {
+      const conn = await connect(source)
+      const stream = await conn.newStream(TRANSFER_PROTOCOL, { signal })
+      framed = new FramedStream(stream, { maxFrameBytes: MAX_REPLY_FRAME_BYTES, idleTimeoutMs: init.manifestTimeoutMs })
+      const f = framed
+      const onAbort = (): void => { f.abort(new TimeoutError('manifest request aborted')) }
+      signal.addEventListener('abort', onAbort, { once: true })
+      try {
+        const parts = encodeOpen({ cid: cid.bytes, wantManifest: true })
+        init.stats.message('transfer', 'out', 'OPEN', parts.reduce((n, p) => n + p.byteLength, 0))
+        await framed.write(...parts)
+        const bytes = await framed.read()
+        if (bytes === undefined) throw new RemoteError('closed without a reply')
+        const reply = decodeReply(bytes)
+        init.stats.message('transfer', 'in', 'OPEN_REPLY', bytes.byteLength)
+        if (reply.type !== MessageType.OPEN_REPLY) throw new InvalidMessageError('expected OPEN_REPLY')
+        if (reply.status === Status.NOT_FOUND) throw new NotFoundError('does not have it')
+        if (reply.status !== Status.OK || reply.manifest === undefined) throw new RemoteError(`error: ${reply.error ?? 'no manifest'}`)
+        const manifest = await verifyManifest(cid, reply.manifest)
+        await framed.close()
+        return { manifest, bytes: Uint8Array.from(reply.manifest) }
+      } finally {
+        signal.removeEventListener('abort', onAbort)
+      }
+    } catch (err: any) {
+      framed?.abort(err)
+      const why = signal.aborted && !outer.aborted && !controller.signal.aborted ? `no answer within ${init.manifestTimeoutMs} ms` : err.message
+      failures.push(`${String(source)}: ${why}`)
+      log.debug({ source: String(source), err: why }, 'manifest request failed')
+      throw err
+    }
+  })
+  try {
+    const found = await Promise.any(attempts)
+    controller.abort()
+    return found
+  } catch {
+    if (outer.aborted) throw new TimeoutError(`no manifest for ${cid.toString()} before the deadline`)
+    if (failures.every(f => f.endsWith('does not have it'))) throw new NotFoundError(`no source has ${cid.toString()} (${failures.join('; ')})`)
+    throw new NotFoundError(`could not get the manifest of ${cid.toString()}: ${failures.join('; ')}`)
+  }
+}
+
+export { CID }
