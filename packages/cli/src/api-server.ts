@@ -4,9 +4,9 @@ import { createServer } from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { isAbsolute, join } from 'node:path'
-import { REPO_FILES } from '../../core/src/config.ts'
-import { InvalidOptionError, SedaiError, TimeoutError } from '../../core/src/errors.ts'
-import type { Logger } from '../../core/src/logger.ts'
+import { REPO_FILES } from '@sedai/core/config'
+import { InvalidOptionError, SedaiError, TimeoutError } from '@sedai/core/errors'
+import type { Logger } from '@sedai/core/logger'
 import { API_LIMITS, API_PREFIX, formatHostPort, isLoopbackHost } from './api-common.ts'
 import type { ApiEndpoint, ApiErrorBody } from './api-common.ts'
 import type { DaemonApi, GetProgress, GetRequest, SearchRequest } from './daemon-api.ts'
@@ -513,7 +513,7 @@ async function writeApiFile (file: string, endpoint: ApiEndpoint): Promise<void>
   await mkdir(join(file, '..'), { recursive: true, mode: 0o700 })
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
   try {
-    await writeFile(tmp, JSON.stringify(endpoint) + '\n', { mode: 0o644, flag: 'wx' })
+    await writeFile(tmp, JSON.stringify(endpoint) + '\n', { mode: 0o600, flag: 'wx' })
     await rename(tmp, file)
   } catch (err) {
     await rm(tmp, { force: true })

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
-import { DEFAULTS, defaultRepo } from '../../core/src/config.ts'
-import { InvalidOptionError } from '../../core/src/errors.ts'
+import { DEFAULTS, defaultRepo } from '@sedai/core/config'
+import { InvalidOptionError } from '@sedai/core/errors'
 import { API_LIMITS, isLoopbackHost } from './api-common.ts'
 
 /** Where relative paths and the default repo come from. */
@@ -42,6 +42,8 @@ export interface DaemonOptions extends CommonArgs {
   directory?: string
   /** fraction (0..1) of served chunks a seeder corrupts on purpose, for tests and labs; default 0 */
   faultCorrupt: number
+  /** upload cap in bytes per second over all transfers; 0 = none */
+  uploadRate: number
 }
 
 /** The ArgsEnv of this process. */
@@ -137,6 +139,17 @@ export function parseRate (value: string, flag: string): number {
   return n
 }
 
+/** `--upload-rate N[K|M|G]`: bytes per second (binary multiples), 0 = unlimited. */
+export function parseByteRate (value: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)([KMG]?)$/i.exec(value)
+  const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(match?.[2] ?? '').toUpperCase() as '' | 'K' | 'M' | 'G']
+  const n = match === null ? Number.NaN : Math.round(Number(match[1]) * unit)
+  if (!(n >= 0 && Number.isSafeInteger(n))) {
+    throw new InvalidOptionError(`${flag}: '${value}' is not a byte rate (e.g. 500K, 16M; 0 = unlimited)`)
+  }
+  return n
+}
+
 /** `--mode M[,M...]` (repeatable): known modes, duplicates dropped, in order of first mention. */
 export function parseModes (values: string[]): DaemonMode[] {
   const modes: DaemonMode[] = []
@@ -156,7 +169,7 @@ export function parseModes (values: string[]): DaemonMode[] {
 
 /**
  * `sedai daemon [--mode M[,M...]] [--listen MULTIADDR]... [--api HOST:PORT]
- * [--bootstrap MULTIADDR]... [--directory MULTIADDR] [--fault-corrupt RATE]`.
+ * [--bootstrap MULTIADDR]... [--directory MULTIADDR] [--fault-corrupt RATE] [--upload-rate N]`.
  * Throws InvalidOptionError (exit code 2) for anything it cannot accept.
  */
 export function parseDaemonArgs (argv: string[], at: ArgsEnv = processArgsEnv()): DaemonOptions {
@@ -169,7 +182,8 @@ export function parseDaemonArgs (argv: string[], at: ArgsEnv = processArgsEnv())
       api: { type: 'string' },
       bootstrap: { type: 'string', multiple: true },
       directory: { type: 'string' },
-      'fault-corrupt': { type: 'string' }
+      'fault-corrupt': { type: 'string' },
+      'upload-rate': { type: 'string' }
     },
     strict: true,
     allowPositionals: true
@@ -181,7 +195,8 @@ export function parseDaemonArgs (argv: string[], at: ArgsEnv = processArgsEnv())
     listen: (values.listen ?? [...DEFAULTS.listen]).map((addr) => checkMultiaddr(addr, '--listen')),
     api: parseApiAddress(values.api ?? DEFAULTS.api),
     bootstrap: (values.bootstrap ?? []).map((addr) => checkMultiaddr(addr, '--bootstrap')),
-    faultCorrupt: values['fault-corrupt'] === undefined ? 0 : parseRate(values['fault-corrupt'], '--fault-corrupt')
+    faultCorrupt: values['fault-corrupt'] === undefined ? 0 : parseRate(values['fault-corrupt'], '--fault-corrupt'),
+    uploadRate: values['upload-rate'] === undefined ? DEFAULTS.uploadRate : parseByteRate(values['upload-rate'], '--upload-rate')
   }
   if (values.directory !== undefined) {
     options.directory = checkMultiaddr(values.directory, '--directory')

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { InvalidOptionError } from '../../core/src/errors.ts'
+import { InvalidOptionError } from '@sedai/core/errors'
 import { ApiClient } from './api-client.ts'
 import { connect } from './commands/connect.ts'
 import { daemon } from './commands/daemon.ts'

@@ -18,6 +18,8 @@ export interface DaemonConfig {
   directory?: string
   /** fraction of served chunks to corrupt on purpose (tests and labs) */
   faultCorrupt: number
+  /** upload cap in bytes per second; 0 = none */
+  uploadRate: number
 }
 
 /** Modes whose services exist in this build; the rest come with their packages. */
@@ -61,7 +63,7 @@ export class Daemon implements DaemonApi {
       privateKey,
       listen: this.config.listen,
       services: {
-        transfer: transfer({ store: this.store, stats: this.counters, logger, faultCorruptRate: this.config.faultCorrupt })
+        transfer: transfer({ store: this.store, stats: this.counters, logger, faultCorruptRate: this.config.faultCorrupt, uploadRate: this.config.uploadRate })
       }
     }) as Node
     this.api = await startApiServer({ api: this, host: this.config.api.host, port: this.config.api.port, repo: this.config.repo, logger })

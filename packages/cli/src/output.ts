@@ -1,4 +1,4 @@
-import { InvalidOptionError } from '../../core/src/errors.ts'
+import { InvalidOptionError } from '@sedai/core/errors'
 import type { GetProgress } from './daemon-api.ts'
 
 /** Where a command writes: process.stdout/stderr, or a buffer in tests. */

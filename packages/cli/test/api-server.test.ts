@@ -6,8 +6,8 @@ import { basename, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
 import type { TestContext } from 'node:test'
-import { NotFoundError } from '../../core/src/errors.ts'
-import { silentLogger } from '../../core/src/logger.ts'
+import { NotFoundError } from '@sedai/core/errors'
+import { silentLogger } from '@sedai/core/logger'
 import { startApiServer } from '../src/api-server.ts'
 import type { ApiServer } from '../src/api-server.ts'
 import type { DaemonApi, GetProgress, GetResult } from '../src/daemon-api.ts'
@@ -255,6 +255,7 @@ test('the api file holds url and token with mode 0600 and goes away on close', a
   const repo = await mkdtemp(join(tmpdir(), 'sedai-api-'))
   t.after(async () => { await rm(repo, { recursive: true, force: true }) })
   const server = await startApiServer({ api: fakeApi(), host: '127.0.0.1', port: 0, repo, logger: silentLogger() })
+  t.after(async () => { await server.close() })
   const file = join(repo, 'api')
   assert.equal((await stat(file)).mode & 0o777, 0o600)
   assert.deepEqual(JSON.parse(await readFile(file, 'utf8')), { url: server.url, token: server.token })
@@ -269,6 +270,7 @@ test('close leaves an api file that another daemon wrote since', async (t) => {
   const repo = await mkdtemp(join(tmpdir(), 'sedai-api-'))
   t.after(async () => { await rm(repo, { recursive: true, force: true }) })
   const server = await startApiServer({ api: fakeApi(), host: '127.0.0.1', port: 0, repo, logger: silentLogger() })
+  t.after(async () => { await server.close() })
   const other = JSON.stringify({ url: 'http://127.0.0.1:1', token: 'other' })
   await writeFile(join(repo, 'api'), other)
   await server.close()
@@ -276,8 +278,8 @@ test('close leaves an api file that another daemon wrote since', async (t) => {
 })
 
 test('the server refuses a non-loopback host', async () => {
-  await assert.rejects(startApiServer({ api: fakeApi(), host: '0.0.0.0', port: 0, repo: tmpdir(), logger: silentLogger() }),
-    { code: 'ERR_INVALID_OPTION' })
+  const started = startApiServer({ api: fakeApi(), host: '0.0.0.0', port: 0, repo: tmpdir(), logger: silentLogger() })
+  await assert.rejects(started.then(async (server) => { await server.close() }), { code: 'ERR_INVALID_OPTION' })
 })
 
 test('get streams throttled progress, then the result', async (t) => {

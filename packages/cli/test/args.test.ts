@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { DEFAULTS } from '../../core/src/config.ts'
+import { DEFAULTS } from '@sedai/core/config'
 import { parseApiAddress, parseDaemonArgs } from '../src/args.ts'
 import type { ArgsEnv } from '../src/args.ts'
 import { main } from '../src/bin.ts'
@@ -25,7 +25,8 @@ test('parseDaemonArgs defaults', () => {
     listen: [...DEFAULTS.listen],
     api: { host: '127.0.0.1', port: 5080 },
     bootstrap: [],
-    faultCorrupt: 0
+    faultCorrupt: 0,
+    uploadRate: 0
   })
   assert.equal(parseDaemonArgs([], { cwd: '/c', env: { SEDAI_REPO: '/srv/repo' } }).repo, '/srv/repo')
 })
@@ -39,6 +40,7 @@ test('parseDaemonArgs reads every flag', () => {
     '--bootstrap', PEER,
     '--directory', PEER,
     '--fault-corrupt', '0.25',
+    '--upload-rate', '1.5M',
     '--json'
   ], at)
   assert.deepEqual(options, {
@@ -49,11 +51,17 @@ test('parseDaemonArgs reads every flag', () => {
     api: { host: '::1', port: 0 },
     bootstrap: [PEER],
     directory: PEER,
-    faultCorrupt: 0.25
+    faultCorrupt: 0.25,
+    uploadRate: 1572864
   })
   assert.deepEqual(parseDaemonArgs(['--mode', 'directory-server,supernode'], at).modes, ['directory-server', 'supernode'])
   assert.equal(parseDaemonArgs(['--fault-corrupt', '1'], at).faultCorrupt, 1)
   assert.equal(parseDaemonArgs(['--fault-corrupt', '0'], at).faultCorrupt, 0)
+  assert.equal(parseDaemonArgs(['--upload-rate', '500K'], at).uploadRate, 512000)
+  assert.equal(parseDaemonArgs(['--upload-rate', '2048'], at).uploadRate, 2048)
+  for (const bad of ['-1', 'fast', '1T', '']) {
+    assert.throws(() => parseDaemonArgs(['--upload-rate', bad], at), usage, bad)
+  }
 })
 
 test('parseDaemonArgs rejects bad values as usage errors', () => {

@@ -42,6 +42,9 @@ export const DEFAULTS = {
   /** Overall deadline of `get` when the caller gives none (ms). */
   getTimeoutMs: 10 * 60_000,
 
+  /** Upload cap over all transfer streams (bytes/s); 0 = unlimited. */
+  uploadRate: 0,
+
   /** Inbound transfer streams one connection may open at once. */
   maxInboundTransferStreams: 32,
   /** Outbound transfer streams to one peer at once. */

@@ -5,7 +5,7 @@ import { EXIT } from '../output.ts'
 export const daemon: Command = {
   name: 'daemon',
   usage: 'daemon [--mode M[,M...]] [--listen MULTIADDR]... [--api HOST:PORT] [--bootstrap MULTIADDR]... ' +
-    '[--directory MULTIADDR] [--fault-corrupt RATE] [--repo DIR] [--json]',
+    '[--directory MULTIADDR] [--fault-corrupt RATE] [--upload-rate N[K|M|G]] [--repo DIR] [--json]',
   summary: 'run a node (modes: directory-server, directory, flood, supernode, dht) until stopped',
   async run (argv, ctx) {
     const options = parseDaemonArgs(argv, ctx)

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import { COMMON_OPTIONS, commonArgs, expectPositionals, parseTimeoutMs, usageErrors } from '../args.ts'
 import type { ArgsEnv, CommonArgs } from '../args.ts'
-import { InvalidOptionError } from '../../../core/src/errors.ts'
+import { InvalidOptionError } from '@sedai/core/errors'
 import type { Command } from '../context.ts'
 import type { SearchRequest } from '../daemon-api.ts'
 import { EXIT, formatBytes, print, table } from '../output.ts'

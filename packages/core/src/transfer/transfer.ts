@@ -1,6 +1,7 @@
 import { CID } from 'multiformats/cid'
 import { DEFAULTS } from '../config.ts'
 import { FramedStream } from '../framing.ts'
+import { RateLimiter } from '../rate.ts'
 import { ContentChangedError, NotFoundError } from '../errors.ts'
 import { chunkCount } from '../store/manifest.ts'
 import { MAX_REQUEST_FRAME_BYTES, MAX_WINDOW, SERVER_READ_AHEAD, TRANSFER_PROTOCOL } from './constants.ts'
@@ -30,6 +31,8 @@ export interface TransferInit {
   checkpointIntervalMs?: number
   maxInboundStreams?: number
   maxOutboundStreams?: number
+  /** upload cap in bytes per second over all streams; 0 = none */
+  uploadRate?: number
   /**
    * Fault injection for tests and labs: the fraction (0..1) of served chunks
    * in which one byte is flipped, i.e. a lying seeder. 0 in normal use.
@@ -55,6 +58,7 @@ export class TransferService implements Startable {
   private readonly maxInboundStreams: number
   private readonly maxOutboundStreams: number
   private readonly faultCorruptRate: number
+  private readonly uploadLimiter?: RateLimiter
   private readonly downloadDefaults: Pick<DownloadInit, 'windowPerPeer' | 'manifestTimeoutMs' | 'chunkTimeoutMs' | 'checkpointIntervalMs'>
   private readonly active = new Map<string, Promise<DownloadResult>>()
   private started = false
@@ -68,6 +72,8 @@ export class TransferService implements Startable {
     this.maxInboundStreams = init.maxInboundStreams ?? DEFAULTS.maxInboundTransferStreams
     this.maxOutboundStreams = init.maxOutboundStreams ?? DEFAULTS.maxOutboundTransferStreams
     this.faultCorruptRate = init.faultCorruptRate ?? 0
+    const uploadRate = init.uploadRate ?? DEFAULTS.uploadRate
+    if (uploadRate > 0) this.uploadLimiter = new RateLimiter(uploadRate)
     this.downloadDefaults = {
       windowPerPeer: Math.min(init.windowPerPeer ?? DEFAULTS.windowPerPeer, MAX_WINDOW),
       manifestTimeoutMs: init.manifestTimeoutMs ?? DEFAULTS.manifestTimeoutMs,
@@ -201,6 +207,7 @@ export class TransferService implements Startable {
           }
           notify()
           const { type, parts, last } = await next
+          if (this.uploadLimiter !== undefined) await this.uploadLimiter.take(parts.reduce((n, p) => n + p.byteLength, 0))
           await this.reply(framed, type, parts)
           if (last) return
         }
