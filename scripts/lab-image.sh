@@ -5,12 +5,15 @@
 #   1. installs docker.io + docker-compose with apt when they are missing;
 #   2. starts dockerd (storage driver vfs) when no daemon answers;
 #   3. imports a base image sedai-base:22 from a tiny rootfs: the pinned Node 22
-#      (devDependency node@22), the shared libraries it links, npm, /usr/bin/env;
-#      skipped when an image of that Node version exists;
-#   4. docker build --build-arg BASE=sedai-base:22 -t sedai:dev .
+#      (devDependency node@22), the shared libraries it links, this machine's
+#      npm, /usr/bin/env and CA bundle; skipped when a base of the same recipe
+#      (Node version, build_base code, CA bundle) exists;
+#   4. docker build --build-arg BASE=sedai-base:22 -t sedai:dev . (npm ci runs
+#      inside the build, against the npm registry);
+#   5. removes the untagged images earlier builds left.
 #
 # Idempotent: run it again after editing the sources; only the changed layers
-# are rebuilt. Needs root (or sudo) for steps 1 and 2 only.
+# are rebuilt (about 10 s). Needs root (or sudo) for steps 1 and 2 only.
 #
 # Environment: SEDAI_BASE_IMAGE (default sedai-base:22), SEDAI_IMAGE (default
 # sedai:dev), DOCKERD_STORAGE_DRIVER (default vfs), DOCKERD_LOG (default
@@ -138,10 +141,8 @@ ensure_daemon
 start=$(date +%s)
 build_base
 log "building $IMAGE from $BASE_IMAGE"
-previous=$(docker image inspect -f '{{ .Id }}' "$IMAGE" 2>/dev/null || true)
 docker build --build-arg "BASE=$BASE_IMAGE" -t "$IMAGE" .
-# the image this build replaced, unless a container still uses it (vfs keeps full copies)
-if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect -f '{{ .Id }}' "$IMAGE")" ]; then
-  docker rmi "$previous" >/dev/null 2>&1 || true
-fi
+# the untagged images earlier builds and imports left (they carry the base's
+# label); under vfs each is a full copy on disk
+docker image prune -f --filter label=sedai.base >/dev/null
 log "$IMAGE ready in $(( $(date +%s) - start )) s"
