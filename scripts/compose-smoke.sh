@@ -10,6 +10,8 @@
 #   5. compares the sha256 computed in each container and prints PASS or FAIL;
 #   6. tears the project down (`down -v`), also on failure (after its logs).
 #
+# Any step that fails ends the run with FAIL.
+#
 # Exit code 0 on PASS, 1 otherwise. Environment: SEDAI_COMPOSE (the compose
 # command; default `docker compose` when the v2 plugin exists, else
 # docker-compose), SEDAI_SMOKE_MIB (file size, default 20).
@@ -27,6 +29,7 @@ done
 
 PROJECT=sedai-smoke
 MIB=${SEDAI_SMOKE_MIB:-20}
+case "$MIB" in '' | *[!0-9]* | 0*) echo "SEDAI_SMOKE_MIB: '$MIB' is not a whole number of MiB from 1" >&2; exit 2 ;; esac
 SEDAI=/app/packages/cli/bin/sedai.js
 FILE=/data/share/random.bin
 # the compose file's build base, should compose ever build: the offline base
@@ -51,30 +54,38 @@ field () { sed -n "s/^  \"$1\": \"\\([^\"]*\\)\".*/\\1/p" | head -n 1; }
 sha256_in () { docker exec "$1" node -e "const h = require('node:crypto').createHash('sha256'); require('node:fs').createReadStream(process.argv[1]).on('data', d => h.update(d)).on('end', () => console.log(h.digest('hex')))" "$2"; }
 
 passed=0
-teardown () {
+up=0
+# on any exit: FAIL and the containers' last log lines unless it passed, then down -v
+finish () {
   if [ "$passed" -ne 1 ]; then
-    log 'logs of the failed run:'
-    compose logs --no-color --tail=40 >&2 || true
+    echo 'FAIL'
+    if [ "$up" -eq 1 ]; then
+      log 'logs of the failed run:'
+      compose logs --no-color --tail=40 >&2 || true
+    fi
   fi
-  compose down -v --remove-orphans >/dev/null 2>&1 || log "warning: '${COMPOSE[*]} -p $PROJECT down -v' failed"
+  if [ "$up" -eq 1 ]; then
+    compose down -v --remove-orphans >/dev/null 2>&1 || log "warning: '${COMPOSE[*]} -p $PROJECT down -v' failed"
+  fi
 }
-fail () { log "$*"; echo 'FAIL'; exit 1; }
+trap finish EXIT
+fail () { log "$*"; exit 1; }
 
 if [ "$build" -eq 1 ]; then
   t=$(now)
-  scripts/lab-image.sh >&2 # stdout is for PASS/FAIL
+  bash scripts/lab-image.sh >&2 # stdout is for PASS/FAIL
   log "image built in $(ms_since "$t") ms"
 fi
 docker image inspect "${SEDAI_IMAGE:-sedai:dev}" >/dev/null 2>&1 || fail "no image ${SEDAI_IMAGE:-sedai:dev}: run scripts/lab-image.sh"
 
-trap teardown EXIT
+up=1
 compose down -v --remove-orphans >/dev/null 2>&1 || true # leftovers of an interrupted run
 t=$(now)
 log "starting peer-a and peer-b with ${COMPOSE[*]}"
 out=$(compose up -d --no-build 2>&1) || fail "compose up failed: $out"
 A=$(compose ps -q peer-a)
 B=$(compose ps -q peer-b)
-[ -n "$A" ] && [ -n "$B" ] || fail 'peer-a or peer-b is not running'
+if [ -z "$A" ] || [ -z "$B" ]; then fail 'peer-a or peer-b is not running'; fi
 
 peer_a=
 for _ in $(seq 1 60); do
@@ -110,6 +121,6 @@ want=$(sha256_in "$A" "$FILE")
 have=$(sha256_in "$B" "$path")
 log "sha256 in peer-a: $want"
 log "sha256 in peer-b: $have"
-[ -n "$want" ] && [ "$want" = "$have" ] || fail 'the hashes differ'
+if [ -z "$want" ] || [ "$want" != "$have" ]; then fail 'the hashes differ'; fi
 passed=1
 echo 'PASS'

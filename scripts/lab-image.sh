@@ -77,7 +77,7 @@ put () {
 
 build_base () {
   local node_bin npm_dir version extra_ca=
-  [ -e node_modules/.bin/node ] || die 'node_modules/.bin/node is missing: run `npm ci` first (it brings the pinned Node 22)'
+  [ -e node_modules/.bin/node ] || die "node_modules/.bin/node is missing: run 'npm ci' first (it brings the pinned Node 22)"
   node_bin=$(readlink -f node_modules/.bin/node)
   [ "$(head -c 4 "$node_bin" | tail -c 3)" = ELF ] || die "$node_bin is not an ELF binary"
   version=$("$node_bin" --version)

@@ -165,3 +165,31 @@ test('the control API refuses requests without the token, with a foreign Host or
   // the daemon is still up after all that
   assert.equal((await a.cli(['id'])).code, 0)
 })
+
+test('without --from, get asks the connected peers; a file changed on disk is never served', async (t) => {
+  const dir = await workdir(t)
+  const { nodes: [a, b, c] } = await createTestnet({ size: 3 }, t)
+  const src = join(dir, 'doc.bin')
+  await writeRandomFile(src, 5 * MiB)
+  const shared = await a.cli(['share', src])
+  // B knows C and A; only A has the file
+  assert.equal((await b.cli(['connect', c.addrs[0]])).code, 0)
+  assert.equal((await b.cli(['connect', a.addrs[0]])).code, 0)
+  const got = await b.cli(['get', shared.json.cid, '-o', join(dir, 'copy.bin')])
+  assert.equal(got.code, 0, got.stderr)
+  assert.deepEqual(got.json.sources, [a.peerId])
+  const peers = await b.cli(['peers'])
+  assert.deepEqual(peers.json.peers.map((p: any) => p.peerId).sort(), [a.peerId, c.peerId].sort())
+
+  // edit A's file in place (same size): A must notice and refuse to serve it
+  const fh = await (await import('node:fs/promises')).open(src, 'r+')
+  await fh.write(Buffer.from('edited'), 0, 6, 3 * MiB)
+  await fh.close()
+  const r = await c.cli(['get', shared.json.cid, '--from', a.addrs[0], '-o', join(dir, 'c.bin'), '--timeout-ms', '10000'])
+  assert.equal(r.code, 1, 'the edited file is not served')
+  assert.match(r.stderr, /^error: /m)
+  await assert.rejects(stat(join(dir, 'c.bin')), 'nothing is moved into place')
+  const ls = await a.cli(['ls'])
+  assert.equal(ls.json.files.length, 0, 'the stale share is no longer listed')
+  assert.match(a.logs(), /no longer matches its manifest/)
+})
