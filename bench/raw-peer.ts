@@ -31,7 +31,7 @@ if (role === 'sink') {
   const conn = await node.dial(multiaddr(addr))
   const stream = await conn.newStream(PROTOCOL)
   const block = crypto.getRandomValues(new Uint8Array(65536))
-  const message = new Uint8Array(1 << 20)
+  const message = new Uint8Array(Number(process.env.RAW_MSG ?? (1 << 20)))
   for (let i = 0; i < message.byteLength; i += block.byteLength) message.set(block, i)
   const started = performance.now()
   let sent = 0
