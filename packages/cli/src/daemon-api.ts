@@ -3,6 +3,7 @@
  * only translates between this interface and JSON; the daemon (daemon.ts)
  * implements it. Errors are thrown as SedaiError subclasses (with `code`).
  */
+import type { DownloadProgress, DownloadResult } from '@sedai/core'
 
 export interface IdInfo {
   peerId: string
@@ -28,31 +29,11 @@ export interface GetRequest {
   timeoutMs?: number
 }
 
-export interface GetProgress {
-  cid: string
-  name: string
-  size: number
-  /** bytes verified and written so far (including bytes already present from an earlier run) */
-  have: number
-  /** bytes fetched over the network in this run */
-  fetched: number
-  /** peers currently delivering chunks */
-  sources: string[]
-}
+/** progress of a download, as the core's downloader reports it */
+export type GetProgress = DownloadProgress
 
-export interface GetResult {
-  cid: string
-  path: string
-  size: number
-  /** peer ids that delivered at least one verified chunk */
-  sources: string[]
-  /** bytes fetched over the network in this run (a resumed download fetches less than size) */
-  fetched: number
-  /** bytes that were already verified on disk when this run started */
-  resumed: number
-  /** peers dropped for sending chunks that failed verification */
-  badPeers: string[]
-}
+/** a finished download; `fetched` < `size` when it resumed (`resumed` bytes were on disk) */
+export type GetResult = Omit<DownloadResult, 'name'>
 
 export interface SearchRequest {
   query: string

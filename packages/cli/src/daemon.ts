@@ -6,21 +6,12 @@ import {
   createLogger, createNode, loadOrCreateIdentity, parseCid, transfer
 } from '@sedai/core'
 import { startApiServer } from './api-server.ts'
+import type { DaemonOptions } from './args.ts'
 import type { DaemonApi, GetProgress, GetRequest, GetResult, IdInfo, PeerInfo, SearchRequest, SearchResponse, SharedFileInfo } from './daemon-api.ts'
 import type { Logger, Manifest, SedaiLibp2p, Source, TransferService } from '@sedai/core'
 
-export interface DaemonConfig {
-  repo: string
-  modes: string[]
-  listen: string[]
-  api: { host: string, port: number }
-  bootstrap: string[]
-  directory?: string
-  /** fraction of served chunks to corrupt on purpose (tests and labs) */
-  faultCorrupt: number
-  /** upload cap in bytes per second; 0 = none */
-  uploadRate: number
-}
+/** The daemon's options, as `sedai daemon` parses them (args.ts). */
+export type DaemonConfig = Omit<DaemonOptions, 'json'>
 
 /** Modes whose services exist in this build; the rest come with their packages. */
 const AVAILABLE_MODES: readonly string[] = []
@@ -128,7 +119,8 @@ export class Daemon implements DaemonApi {
       resolveDest: async (manifest: Manifest) => await this.resolveDest(req.out, manifest)
     })
     if (result.badPeers.length > 0) this.log.warn({ cid: result.cid, badPeers: result.badPeers }, 'peers sent corrupted chunks')
-    return { cid: result.cid, path: result.path, size: result.size, sources: result.sources, fetched: result.fetched, resumed: result.resumed, badPeers: result.badPeers }
+    const { name: _name, ...rest } = result
+    return rest
   }
 
   /** `out` may be a folder (the manifest's name is appended) or a file path. */
