@@ -11,6 +11,8 @@ export const API_LIMITS = {
   maxStringLength: 4096,
   /** Most `from` multiaddrs one `get` may name. */
   maxFromAddrs: 64,
+  /** Largest `ttl` of a search: Gnutella 0.6's hard cap (the flooding mode caps it again). */
+  maxTtl: 10,
   /** Largest `timeoutMs` (ms): the setTimeout limit, about 24.8 days. */
   maxTimeoutMs: 2_147_483_647,
   /** The request line and headers must arrive within this (ms). */

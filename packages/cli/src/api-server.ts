@@ -495,7 +495,7 @@ function getRequest (body: Body): GetRequest {
 }
 
 function searchRequest (body: Body): SearchRequest {
-  onlyFields(body, ['query', 'timeoutMs'])
+  onlyFields(body, ['query', 'timeoutMs', 'ttl'])
   const query = stringField(body.query, 'query')
   if (query.trim() === '') {
     throw invalid('"query" must not be blank')
@@ -504,6 +504,12 @@ function searchRequest (body: Body): SearchRequest {
   const timeoutMs = timeoutField(body.timeoutMs)
   if (timeoutMs !== undefined) {
     request.timeoutMs = timeoutMs
+  }
+  if (body.ttl !== undefined) {
+    if (typeof body.ttl !== 'number' || !Number.isInteger(body.ttl) || body.ttl < 1 || body.ttl > API_LIMITS.maxTtl) {
+      throw invalid(`"ttl" must be a whole number from 1 to ${API_LIMITS.maxTtl}`)
+    }
+    request.ttl = body.ttl
   }
   return request
 }

@@ -38,6 +38,8 @@ export type GetResult = Omit<DownloadResult, 'name'>
 export interface SearchRequest {
   query: string
   timeoutMs?: number
+  /** TTL for flooding modes (Gnutella: default 7, hard cap 10) */
+  ttl?: number
 }
 
 export interface SearchResult {
@@ -65,7 +67,8 @@ export interface DaemonApi {
   ls (): Promise<{ files: SharedFileInfo[] }>
   connect (multiaddr: string): Promise<{ peerId: string }>
   get (req: GetRequest, onProgress: (p: GetProgress) => void, signal: AbortSignal): Promise<GetResult>
-  search (req: SearchRequest): Promise<SearchResponse>
+  /** `onResult` receives results as they arrive, for modes that stream them */
+  search (req: SearchRequest, onResult?: (r: SearchResult) => void): Promise<SearchResponse>
   peers (): Promise<{ peers: PeerInfo[] }>
   stats (): Promise<Record<string, unknown>>
   /** resolves once shutdown has begun; the process exits after it completes */

@@ -2,19 +2,17 @@ import { mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
-  ContentStore, DEFAULTS, InvalidOptionError, InvalidPathError, Stats, TRANSFER_PROTOCOL,
+  ContentStore, DEFAULTS, InvalidOptionError, InvalidPathError, SearchFailedError, Stats, TRANSFER_PROTOCOL,
   createLogger, createNode, loadOrCreateIdentity, parseCid, transfer
 } from '@sedai/core'
 import { startApiServer } from './api-server.ts'
+import { loadModeFactory } from './modes.ts'
 import type { DaemonOptions } from './args.ts'
-import type { DaemonApi, GetProgress, GetRequest, GetResult, IdInfo, PeerInfo, SearchRequest, SearchResponse, SharedFileInfo } from './daemon-api.ts'
-import type { Logger, Manifest, SedaiLibp2p, Source, TransferService } from '@sedai/core'
+import type { DaemonApi, GetProgress, GetRequest, GetResult, IdInfo, PeerInfo, SearchRequest, SearchResponse, SearchResult, SharedFileInfo } from './daemon-api.ts'
+import type { Logger, Manifest, Mode, SearchHit, SedaiLibp2p, Source, TransferService } from '@sedai/core'
 
 /** The daemon's options, as `sedai daemon` parses them (args.ts). */
 export type DaemonConfig = Omit<DaemonOptions, 'json'>
-
-/** Modes whose services exist in this build; the rest come with their packages. */
-const AVAILABLE_MODES: readonly string[] = []
 
 type Node = SedaiLibp2p<{ transfer: TransferService }>
 
@@ -33,30 +31,43 @@ export class Daemon implements DaemonApi {
   private stopping?: Promise<void>
   private readonly stopped: Promise<void>
   private resolveStopped!: () => void
+  private modes: Mode[] = []
 
   constructor (config: DaemonConfig, logger: Logger) {
     this.config = config
     this.log = logger.child({ component: 'daemon' })
     this.store = new ContentStore({ repo: config.repo, logger })
     this.stopped = new Promise(resolve => { this.resolveStopped = resolve })
-    for (const mode of config.modes) {
-      if (!AVAILABLE_MODES.includes(mode)) {
-        throw new InvalidOptionError(`mode '${mode}' is not available in this build yet; the daemon runs the transfer protocol only (no --mode)`)
-      }
-    }
   }
 
   async start (logger: Logger): Promise<void> {
     await mkdir(this.config.repo, { recursive: true, mode: 0o700 })
     const privateKey = await loadOrCreateIdentity(this.config.repo)
+    const modeInit = { logger, repo: this.config.repo, bootstrap: this.config.bootstrap, directory: this.config.directory, modes: [...this.config.modes] }
+    for (const name of this.config.modes) this.modes.push(await (await loadModeFactory(name))(modeInit))
     await this.store.start()
+    const modeServices = Object.assign({}, ...this.modes.map(m => m.services?.() ?? {}))
     this.node = await createNode({
       privateKey,
       listen: this.config.listen,
       services: {
+        ...modeServices,
         transfer: transfer({ store: this.store, stats: this.counters, logger, faultCorruptRate: this.config.faultCorrupt, uploadRate: this.config.uploadRate })
       }
     }) as Node
+    for (const mode of this.modes) {
+      await mode.start({
+        node: this.node,
+        store: this.store,
+        transfer: this.node.services.transfer,
+        stats: this.counters,
+        logger,
+        repo: this.config.repo,
+        bootstrap: this.config.bootstrap,
+        directory: this.config.directory,
+        modes: [...this.config.modes]
+      })
+    }
     this.api = await startApiServer({ api: this, host: this.config.api.host, port: this.config.api.port, repo: this.config.repo, logger })
     const id = await this.id()
     this.log.info({ peerId: id.peerId, addrs: id.addrs, api: this.api.url, repo: this.config.repo, modes: id.modes }, 'daemon started')
@@ -73,7 +84,12 @@ export class Daemon implements DaemonApi {
 
   async id (): Promise<IdInfo> {
     const node = this.libp2p
-    return { peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String), modes: [...this.config.modes] }
+    const info: IdInfo = { peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String), modes: [...this.config.modes] }
+    for (const mode of this.modes) {
+      const extra = mode.info?.()
+      if (extra !== undefined) (info as unknown as Record<string, unknown>)[mode.name] = extra
+    }
+    return info
   }
 
   async share (path: string): Promise<SharedFileInfo | { shared: SharedFileInfo[] }> {
@@ -83,8 +99,19 @@ export class Daemon implements DaemonApi {
     } catch {
       throw new InvalidPathError(`cannot share ${path}: no such file or folder`)
     }
-    if (info.isDirectory()) return { shared: await this.store.shareFolder(path) }
-    return await this.store.share(path)
+    const result = info.isDirectory() ? { shared: await this.store.shareFolder(path) } : await this.store.share(path)
+    this.sharesChanged()
+    return result
+  }
+
+  private sharesChanged (): void {
+    for (const mode of this.modes) {
+      try {
+        mode.sharesChanged?.()
+      } catch (err: any) {
+        this.log.warn({ mode: mode.name, err: err.message }, 'mode failed to take the new shares')
+      }
+    }
   }
 
   async ls (): Promise<{ files: SharedFileInfo[] }> {
@@ -104,13 +131,14 @@ export class Daemon implements DaemonApi {
 
   async get (req: GetRequest, onProgress: (p: GetProgress) => void, signal: AbortSignal): Promise<GetResult> {
     const cid = parseCid(req.cid)
+    const deadline = AbortSignal.any([signal, AbortSignal.timeout(req.timeoutMs ?? DEFAULTS.getTimeoutMs)])
     let sources: Source[]
     try {
-      sources = req.from !== undefined && req.from.length > 0 ? req.from.map(a => multiaddr(a)) : this.libp2p.getPeers()
+      sources = req.from !== undefined && req.from.length > 0 ? req.from.map(a => multiaddr(a)) : await this.findSources(cid.toString(), deadline)
     } catch (err: any) {
+      if (err instanceof InvalidOptionError || req.from === undefined) throw err
       throw new InvalidOptionError(`invalid --from address: ${err.message}`)
     }
-    const deadline = AbortSignal.any([signal, AbortSignal.timeout(req.timeoutMs ?? DEFAULTS.getTimeoutMs)])
     const result = await this.libp2p.services.transfer.download({
       cid,
       sources,
@@ -119,8 +147,32 @@ export class Daemon implements DaemonApi {
       resolveDest: async (manifest: Manifest) => await this.resolveDest(req.out, manifest)
     })
     if (result.badPeers.length > 0) this.log.warn({ cid: result.cid, badPeers: result.badPeers }, 'peers sent corrupted chunks')
+    if (result.fetched > 0) this.sharesChanged()
     const { name: _name, ...rest } = result
     return rest
+  }
+
+  /**
+   * Sources for a `get` without --from: what the modes find (all of them, in
+   * parallel: more sources make a faster swarm), else the connected peers.
+   */
+  private async findSources (cid: string, signal: AbortSignal): Promise<Source[]> {
+    const finders = this.modes.filter(m => m.findProviders !== undefined)
+    const found = await Promise.allSettled(finders.map(async m => await (m.findProviders as NonNullable<Mode['findProviders']>)(cid, { signal })))
+    const sources: Source[] = []
+    const seen = new Set<string>()
+    for (const [i, r] of found.entries()) {
+      if (r.status === 'rejected') {
+        this.log.debug({ mode: finders[i].name, cid, err: r.reason?.message }, 'finding providers failed')
+        continue
+      }
+      for (const s of r.value) {
+        const key = s.toString()
+        if (!seen.has(key)) { seen.add(key); sources.push(s) }
+      }
+    }
+    if (sources.length > 0) return sources
+    return this.libp2p.getPeers()
   }
 
   /** `out` may be a folder (the manifest's name is appended) or a file path. */
@@ -134,8 +186,37 @@ export class Daemon implements DaemonApi {
     return out
   }
 
-  async search (_req: SearchRequest): Promise<SearchResponse> {
-    return { results: [], note: 'no search mode is running: start the daemon with a search mode (directory, flood, supernode or dht) once they are available' }
+  /**
+   * Asks the search modes in --mode order; the first that answers with results
+   * wins, and a mode that cannot search now (its server is down) is skipped:
+   * WinMX's hybrid with `--mode directory,flood`.
+   */
+  async search (req: SearchRequest, onResult?: (r: SearchResult) => void): Promise<SearchResponse> {
+    const searchers = this.modes.filter(m => m.search !== undefined)
+    if (searchers.length === 0) {
+      return { results: [], note: 'no search mode is running: start the daemon with --mode directory, flood, supernode or dht' }
+    }
+    const timeoutMs = req.timeoutMs ?? DEFAULTS.searchTimeoutMs
+    const failures: string[] = []
+    for (const mode of searchers) {
+      const signal = AbortSignal.timeout(timeoutMs)
+      try {
+        const hits = await (mode.search as NonNullable<Mode['search']>)(req.query, {
+          timeoutMs,
+          signal,
+          ttl: req.ttl,
+          onHit: onResult === undefined ? undefined : (hit) => { onResult(toResult(hit)) }
+        })
+        if (hits.length > 0 || mode === searchers[searchers.length - 1]) {
+          const note = failures.length > 0 ? `answered by ${mode.name}; ${failures.join('; ')}` : undefined
+          return { results: mergeHits(hits), ...(note !== undefined ? { note } : {}) }
+        }
+      } catch (err: any) {
+        failures.push(`${mode.name} failed: ${err.message}`)
+        this.log.info({ mode: mode.name, err: err.message }, 'search mode failed; trying the next')
+      }
+    }
+    throw new SearchFailedError(`search failed: ${failures.join('; ')}`)
   }
 
   async peers (): Promise<{ peers: PeerInfo[] }> {
@@ -155,7 +236,13 @@ export class Daemon implements DaemonApi {
 
   async stats (): Promise<Record<string, unknown>> {
     const node = this.libp2p
+    const modes: Record<string, unknown> = {}
+    for (const mode of this.modes) {
+      const extra = mode.stats?.()
+      if (extra !== undefined) modes[mode.name] = extra
+    }
     return {
+      ...modes,
       peerId: node.peerId.toString(),
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       connections: node.getConnections().length,
@@ -175,6 +262,9 @@ export class Daemon implements DaemonApi {
       this.log.info({ reason }, 'daemon stopping')
       try {
         await this.api?.close()
+        for (const mode of [...this.modes].reverse()) {
+          await mode.stop().catch((err: any) => { this.log.warn({ mode: mode.name, err: err.message }, 'mode failed to stop') })
+        }
         await this.node?.stop()
         await this.store.stop()
       } finally {
@@ -188,6 +278,24 @@ export class Daemon implements DaemonApi {
   async whenStopped (): Promise<void> {
     await this.stopped
   }
+}
+
+function toResult (hit: SearchHit): SearchResult {
+  return { cid: hit.cid, name: hit.name, size: hit.size, providers: hit.providers.map(p => p.peerId) }
+}
+
+/** One result per CID; providers merged. */
+function mergeHits (hits: SearchHit[]): SearchResult[] {
+  const byCid = new Map<string, SearchResult>()
+  for (const hit of hits) {
+    const r = byCid.get(hit.cid)
+    if (r === undefined) {
+      byCid.set(hit.cid, toResult(hit))
+    } else {
+      for (const p of hit.providers) if (!r.providers.includes(p.peerId)) r.providers.push(p.peerId)
+    }
+  }
+  return [...byCid.values()]
 }
 
 /** Runs a daemon until SIGINT/SIGTERM or `sedai stop`; resolves once it has shut down. */

@@ -84,3 +84,9 @@ export class InvalidOptionError extends SedaiError {
   override readonly code = 'ERR_INVALID_OPTION'
   override name = 'InvalidOptionError'
 }
+
+/** Every search mode of the daemon failed (e.g. the directory server is down and nothing to fall back to). */
+export class SearchFailedError extends SedaiError {
+  override readonly code = 'ERR_SEARCH_FAILED'
+  override name = 'SearchFailedError'
+}

@@ -5,6 +5,7 @@ import { InvalidOptionError } from '@sedai/core/errors'
 import type { Command } from '../context.ts'
 import type { SearchRequest } from '../daemon-api.ts'
 import { EXIT, formatBytes, print, table } from '../output.ts'
+import { API_LIMITS } from '../api-common.ts'
 
 export interface SearchArgs extends CommonArgs {
   request: SearchRequest
@@ -13,7 +14,7 @@ export interface SearchArgs extends CommonArgs {
 export function parseSearchArgs (argv: string[], at: ArgsEnv): SearchArgs {
   const { values, positionals } = usageErrors('search', () => parseArgs({
     args: argv,
-    options: { ...COMMON_OPTIONS, 'timeout-ms': { type: 'string' } },
+    options: { ...COMMON_OPTIONS, 'timeout-ms': { type: 'string' }, ttl: { type: 'string' } },
     strict: true,
     allowPositionals: true
   }))
@@ -27,12 +28,19 @@ export function parseSearchArgs (argv: string[], at: ArgsEnv): SearchArgs {
   if (timeoutMs !== undefined) {
     request.timeoutMs = timeoutMs
   }
+  if (values.ttl !== undefined) {
+    const ttl = /^\d+$/.test(values.ttl) ? Number(values.ttl) : Number.NaN
+    if (!(ttl >= 1 && ttl <= API_LIMITS.maxTtl)) {
+      throw new InvalidOptionError(`--ttl: '${values.ttl}' is not a whole number from 1 to ${API_LIMITS.maxTtl}`)
+    }
+    request.ttl = ttl
+  }
   return { ...commonArgs(values, at), request }
 }
 
 export const search: Command = {
   name: 'search',
-  usage: 'search QUERY... [--timeout-ms N] [--repo DIR] [--json]',
+  usage: 'search QUERY... [--timeout-ms N] [--ttl N] [--repo DIR] [--json]',
   summary: "find files by name through the daemon's modes",
   async run (argv, ctx) {
     const args = parseSearchArgs(argv, ctx)

@@ -1,0 +1,79 @@
+import type { Logger } from './logger.ts'
+import type { SedaiLibp2p } from './node.ts'
+import type { Stats } from './stats.ts'
+import type { ContentStore } from './store/content-store.ts'
+import type { Source } from './transfer/download.ts'
+import type { TransferService } from './transfer/transfer.ts'
+
+/**
+ * A generation plugs into the daemon as a Mode: `sedai daemon --mode NAME`.
+ * The daemon builds the modes named on the command line, lets them add libp2p
+ * services before the node starts (kad-dht needs that), starts them with a
+ * ModeContext, and routes `search`, source-finding for `get`, `stats` and `id`
+ * through them. Each mode lives in its own package.
+ */
+
+/** What a started mode may use. */
+export interface ModeContext {
+  node: SedaiLibp2p<any>
+  store: ContentStore
+  transfer: TransferService
+  /** the daemon's counters; a mode counts under its own prefix (e.g. 'flood.queriesForwarded') */
+  stats: Stats
+  logger: Logger
+  repo: string
+  /** peers given with --bootstrap */
+  bootstrap: string[]
+  /** the directory server given with --directory */
+  directory?: string
+  /** every mode the daemon runs, in --mode order */
+  modes: string[]
+}
+
+/** One search result: a file and the peers that hold it. */
+export interface SearchHit {
+  cid: string
+  name: string
+  size: number
+  providers: Array<{ peerId: string, addrs: string[] }>
+}
+
+export interface SearchOptions {
+  /** the caller's deadline (ms) */
+  timeoutMs: number
+  signal: AbortSignal
+  /** TTL for modes that flood; undefined = the mode's default */
+  ttl?: number
+  /** results as they arrive, for modes that stream them (flooding) */
+  onHit?: (hit: SearchHit) => void
+}
+
+export interface Mode {
+  /** the --mode name */
+  readonly name: string
+  /** libp2p services this mode adds, keyed by service name; created with the node */
+  services?: () => Record<string, (components: any) => unknown>
+  start: (ctx: ModeContext) => Promise<void>
+  stop: () => Promise<void>
+  /** answers `sedai search`; throws when the mode cannot search now (e.g. its server is down) */
+  search?: (query: string, opts: SearchOptions) => Promise<SearchHit[]>
+  /** sources for `sedai get CID` without --from */
+  findProviders?: (cid: string, opts: { signal: AbortSignal }) => Promise<Source[]>
+  /** the set of shared files changed (share, unshare, completed download) */
+  sharesChanged?: () => void
+  /** counters and state for `sedai stats`, under the mode's name */
+  stats?: () => Record<string, unknown>
+  /** state for `sedai id` and `sedai peers` (e.g. role and capacity score) */
+  info?: () => Record<string, unknown>
+}
+
+/** What a mode's factory gets: the daemon's parsed options. */
+export interface ModeInit {
+  logger: Logger
+  repo: string
+  bootstrap: string[]
+  directory?: string
+  modes: string[]
+}
+
+export type ModeFactory = (init: ModeInit) => Mode | Promise<Mode>
