@@ -176,15 +176,12 @@ export async function download (init: DownloadInit): Promise<DownloadResult> {
     return { cid: key, name: shared.name, path: shared.path, size: shared.size, sources: [], fetched: 0, resumed: shared.size, badPeers: [] }
   }
 
-  // connections are shared by the manifest phase and the sessions
-  const connections = new Map<string, Connection>()
   const badPeers = new Set<string>()
   const failures: string[] = []
-  const connect = async (source: Source): Promise<Connection> => {
-    const conn = await init.connectionManager.openConnection(source, { signal })
-    connections.set(conn.remotePeer.toString(), conn)
-    return conn
-  }
+  // libp2p reuses an open connection, so the manifest phase and the sessions share one per peer
+  const connect = async (source: Source): Promise<Connection> => await init.connectionManager.openConnection(source, { signal })
+  // two addresses of one peer make one session, not two
+  const sessionPeers = new Set<string>()
 
   let record = store.getDownload(key)
   let resumedChunks = 0
@@ -236,6 +233,8 @@ export async function download (init: DownloadInit): Promise<DownloadResult> {
     async function runSession (source: Source): Promise<void> {
       const conn = await connect(source)
       const peer = conn.remotePeer.toString()
+      if (sessionPeers.has(peer)) return
+      sessionPeers.add(peer)
       const session: Session = { peer }
       const stream = await conn.newStream(TRANSFER_PROTOCOL, { signal })
       const framed = new FramedStream(stream, { maxFrameBytes: MAX_REPLY_FRAME_BYTES, idleTimeoutMs: init.chunkTimeoutMs })
