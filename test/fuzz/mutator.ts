@@ -30,7 +30,7 @@ const INTERESTING_8 = [0, 1, 0x7f, 0x80, 0xff, 2, 3, 4]
 const INTERESTING_32 = [0, 1, 0x7fffffff, 0x80000000, 0xffffffff, 0x100, 0x10000, 0x400000, 0x500000, 1 << 20]
 
 export function mutate (rng: Rng, seed: Uint8Array, corpus: Uint8Array[]): Uint8Array {
-  let data = Uint8Array.from(seed)
+  let data: Uint8Array = Uint8Array.from(seed)
   const rounds = 1 + rng.int(4)
   for (let r = 0; r < rounds; r++) {
     const at = rng.int(Math.max(1, data.byteLength))
