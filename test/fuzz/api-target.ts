@@ -60,6 +60,8 @@ export async function apiTarget (): Promise<{ target: Target, close: () => Promi
       if (status >= 500 || status === 0) {
         throw Object.assign(new Error(`POST /api/v1/${route} answered ${status}`), { code: 'CRASH' })
       }
+      // a clear refusal, counted as rejected
+      if (status >= 400) throw Object.assign(new Error(`answered ${status}`), { code: `ERR_HTTP_${status}` })
     }
   }
   return {

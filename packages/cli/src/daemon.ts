@@ -241,6 +241,12 @@ export class Daemon implements DaemonApi {
       const extra = mode.stats?.()
       if (extra !== undefined) modes[mode.name] = extra
     }
+    const counters = this.counters.toJSON()
+    // a mode's state and its counters (e.g. 'flood.queriesForwarded') share the mode's key
+    for (const [name, extra] of Object.entries(modes)) {
+      const own = counters[name]
+      if (typeof own === 'object' && own !== null && typeof extra === 'object' && extra !== null) counters[name] = { ...extra, ...own }
+    }
     return {
       ...modes,
       peerId: node.peerId.toString(),
@@ -248,7 +254,7 @@ export class Daemon implements DaemonApi {
       connections: node.getConnections().length,
       shared: this.store.list().length,
       partialDownloads: this.store.listDownloads().length,
-      ...this.counters.toJSON()
+      ...counters
     }
   }
 
