@@ -7,7 +7,7 @@ import { SedaiError } from '@sedai/core/errors'
 import { API_LIMITS, API_PREFIX } from './api-common.ts'
 import type { ApiEndpoint } from './api-common.ts'
 import type {
-  DaemonApi, GetProgress, GetRequest, GetResult, IdInfo, PeerInfo, SearchRequest, SearchResponse, SharedFileInfo
+  DaemonApi, GetProgress, GetRequest, GetResult, IdInfo, PeerInfo, SearchRequest, SearchResponse, SearchResult, SharedFileInfo
 } from './daemon-api.ts'
 
 /** No daemon answers for this repo: no api file, or nothing listens at its address. */
@@ -92,8 +92,52 @@ export class ApiClient implements DaemonApi {
     return await this.call('POST', 'connect', { multiaddr }) as { peerId: string }
   }
 
-  async search (req: SearchRequest): Promise<SearchResponse> {
-    return await this.call('POST', 'search', req) as SearchResponse
+  /** With `onResult`, results are streamed (NDJSON) as the daemon finds them; the response comes at the end. */
+  async search (req: SearchRequest, onResult?: (r: SearchResult) => void): Promise<SearchResponse> {
+    if (onResult === undefined) {
+      return await this.call('POST', 'search', req) as SearchResponse
+    }
+    const res = await this.send('POST', 'search', { ...req, stream: true })
+    const status = res.statusCode ?? 0
+    if (!String(res.headers['content-type'] ?? '').startsWith('application/x-ndjson')) {
+      // an error before the first hit, or a search that found nothing: one document
+      const value = await readJson(res)
+      if (status >= 400 || (value as { error?: unknown } | null)?.error !== undefined) {
+        throw errorFrom(value, status)
+      }
+      return value as SearchResponse
+    }
+    let buffered = ''
+    res.setEncoding('utf8')
+    try {
+      for await (const chunk of res) {
+        buffered += chunk as string
+        let newline: number
+        while ((newline = buffered.indexOf('\n')) !== -1) {
+          const line = buffered.slice(0, newline).trim()
+          buffered = buffered.slice(newline + 1)
+          if (line === '') {
+            continue
+          }
+          const message = parseJson(line) as { hit?: SearchResult, result?: SearchResponse, error?: unknown } | null
+          if (message?.hit !== undefined) {
+            onResult(message.hit)
+          } else if (message?.result !== undefined) {
+            return message.result
+          } else {
+            throw errorFrom(message, 200)
+          }
+        }
+        if (buffered.length > API_LIMITS.maxResponseBytes) {
+          throw new ApiError('ERR_API_RESPONSE', 'the daemon sent an overlong search line', 200)
+        }
+      }
+    } catch (err) {
+      throw connectionError(err)
+    } finally {
+      res.destroy()
+    }
+    throw new ApiError('ERR_API_RESPONSE', 'the daemon ended the search stream without a result', 200)
   }
 
   async peers (): Promise<{ peers: PeerInfo[] }> {

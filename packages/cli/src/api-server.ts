@@ -9,7 +9,7 @@ import { InvalidOptionError, SedaiError, TimeoutError } from '@sedai/core/errors
 import type { Logger } from '@sedai/core/logger'
 import { API_LIMITS, API_PREFIX, formatHostPort, isLoopbackHost } from './api-common.ts'
 import type { ApiEndpoint, ApiErrorBody } from './api-common.ts'
-import type { DaemonApi, GetProgress, GetRequest, SearchRequest } from './daemon-api.ts'
+import type { DaemonApi, GetProgress, GetRequest, SearchRequest, SearchResult } from './daemon-api.ts'
 
 export interface ApiServerInit {
   api: DaemonApi
@@ -106,12 +106,7 @@ export async function startApiServer (init: ApiServerInit): Promise<ApiServer> {
       },
       deadline: shortDeadline
     },
-    search: {
-      method: 'POST',
-      run: async (body) => await api.search(searchRequest(body)),
-      deadline: (body) => Math.max(API_LIMITS.handlerTimeoutMs,
-        (typeof body.timeoutMs === 'number' ? body.timeoutMs : 0) + API_LIMITS.searchGraceMs)
-    },
+    search: { method: 'POST', stream: async (body, res) => { await streamSearch(body, res) } },
     stop: {
       method: 'POST',
       run: async (body) => {
@@ -122,6 +117,60 @@ export async function startApiServer (init: ApiServerInit): Promise<ApiServer> {
       deadline: shortDeadline
     },
     get: { method: 'POST', stream: async (body, res) => { await streamGet(getRequest(body), res) } }
+  }
+
+  /**
+   * `search`: one JSON document, or with `"stream": true` NDJSON lines
+   * `{"hit": SearchResult}` as results arrive (flooding modes), then
+   * `{"result": SearchResponse}` or an error document. A search that fails
+   * before its first hit answers with the error's own HTTP status; one that
+   * finds nothing before it ends answers with a plain JSON document.
+   */
+  async function streamSearch (body: Body, res: ServerResponse): Promise<void> {
+    const stream = body.stream
+    if (stream !== undefined && typeof stream !== 'boolean') {
+      throw invalid('"stream" must be a boolean')
+    }
+    const { stream: _stream, ...rest } = body
+    const request = searchRequest(rest)
+    const deadline = Math.max(API_LIMITS.handlerTimeoutMs, (request.timeoutMs ?? 0) + API_LIMITS.searchGraceMs)
+    if (stream !== true) {
+      sendJson(res, 200, await withDeadline(api.search(request), deadline, 'search'))
+      return
+    }
+    let streaming = false
+    const writeLine = (value: unknown): void => {
+      if (!res.writableEnded && !res.destroyed) {
+        res.write(JSON.stringify(value) + '\n')
+      }
+    }
+    const onResult = (hit: SearchResult): void => {
+      if (!streaming) {
+        streaming = true
+        res.writeHead(200, { ...COMMON_HEADERS, 'content-type': 'application/x-ndjson; charset=utf-8' })
+        res.flushHeaders()
+      }
+      writeLine({ hit })
+    }
+    let response
+    try {
+      response = await withDeadline(api.search(request, onResult), deadline, 'search')
+    } catch (err) {
+      if (!streaming) {
+        throw err
+      }
+      const { status, body: errorBody } = errorResponse(err)
+      logFailure(status, 'search', err)
+      writeLine(errorBody)
+      res.end()
+      return
+    }
+    if (!streaming) {
+      sendJson(res, 200, response)
+      return
+    }
+    writeLine({ result: response })
+    res.end()
   }
 
   async function streamGet (request: GetRequest, res: ServerResponse): Promise<void> {
@@ -472,7 +521,7 @@ function timeoutField (value: unknown): number | undefined {
 }
 
 function getRequest (body: Body): GetRequest {
-  onlyFields(body, ['cid', 'out', 'from', 'timeoutMs'])
+  onlyFields(body, ['cid', 'out', 'from', 'timeoutMs', 'inBand'])
   const request: GetRequest = { cid: stringField(body.cid, 'cid') }
   const out = absolutePath(body, 'out', false)
   if (out !== undefined) {
@@ -490,6 +539,17 @@ function getRequest (body: Body): GetRequest {
   const timeoutMs = timeoutField(body.timeoutMs)
   if (timeoutMs !== undefined) {
     request.timeoutMs = timeoutMs
+  }
+  if (body.inBand !== undefined) {
+    if (typeof body.inBand !== 'boolean') {
+      throw invalid('"inBand" must be a boolean')
+    }
+    if (body.inBand && request.from !== undefined) {
+      throw invalid('"inBand" and "from" exclude each other (in-band follows the overlay path of the hits)')
+    }
+    if (body.inBand) {
+      request.inBand = true
+    }
   }
   return request
 }

@@ -27,6 +27,8 @@ export interface GetRequest {
   from?: string[]
   /** overall deadline in ms */
   timeoutMs?: number
+  /** fetch along the overlay path, every hop relaying (flooding modes; not with `from`) */
+  inBand?: boolean
 }
 
 /** progress of a download, as the core's downloader reports it */

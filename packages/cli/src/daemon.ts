@@ -132,6 +132,18 @@ export class Daemon implements DaemonApi {
   async get (req: GetRequest, onProgress: (p: GetProgress) => void, signal: AbortSignal): Promise<GetResult> {
     const cid = parseCid(req.cid)
     const deadline = AbortSignal.any([signal, AbortSignal.timeout(req.timeoutMs ?? DEFAULTS.getTimeoutMs)])
+    if (req.inBand === true) {
+      const relay = this.modes.find(m => m.getInBand !== undefined)
+      if (relay === undefined) throw new InvalidOptionError('--in-band needs a flooding mode (sedai daemon --mode flood)')
+      const result = await (relay.getInBand as NonNullable<Mode['getInBand']>)(cid.toString(), {
+        signal: deadline,
+        onProgress,
+        resolveDest: async (manifest: Manifest) => await this.resolveDest(req.out, manifest)
+      })
+      if (result.fetched > 0) this.sharesChanged()
+      const { name: _name, ...rest } = result
+      return rest
+    }
     let sources: Source[]
     try {
       sources = req.from !== undefined && req.from.length > 0 ? req.from.map(a => multiaddr(a)) : await this.findSources(cid.toString(), deadline)

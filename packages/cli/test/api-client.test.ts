@@ -13,7 +13,7 @@ import { ApiClient, readApiFile } from '../src/api-client.ts'
 import { startApiServer } from '../src/api-server.ts'
 import { main } from '../src/bin.ts'
 import type { Context } from '../src/context.ts'
-import type { DaemonApi, GetProgress } from '../src/daemon-api.ts'
+import type { DaemonApi, GetProgress, SearchResult } from '../src/daemon-api.ts'
 
 const CID = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
 
@@ -154,4 +154,47 @@ test('sedai share sends an absolute path and prints cid, name, size', async (t) 
   const human = cliContext()
   assert.equal(await main(['share', 'a.txt', '--repo', repo], human), 0)
   assert.equal(human.out.join(''), `${CID}  a.txt  3.8 MiB\n`)
+})
+
+test('search streams hits (NDJSON) to onResult, then the response; errors after the first hit arrive as the last line', async (t) => {
+  const repo = await tempRepo(t)
+  const hit = (name: string): SearchResult => ({ cid: CID, name, size: 3, providers: ['12D3KooWA'] })
+  const api: DaemonApi = {
+    ...fakeApi,
+    search: async (req, onResult) => {
+      if (req.query === 'none') {
+        return { results: [] }
+      }
+      onResult?.(hit('first.txt'))
+      await sleep(50)
+      onResult?.(hit('second.txt'))
+      if (req.query === 'dies') {
+        throw new NotFoundError('the mode went away')
+      }
+      return { results: [hit('first.txt'), hit('second.txt')], note: 'two' }
+    }
+  }
+  const server = await startApiServer({ api, host: '127.0.0.1', port: 0, repo, logger: silentLogger() })
+  t.after(async () => { await server.close() })
+  const client = await ApiClient.fromRepo(repo)
+
+  const streamed: string[] = []
+  const response = await client.search({ query: 'jazz', ttl: 3 }, (r) => { streamed.push(r.name) })
+  assert.deepEqual(streamed, ['first.txt', 'second.txt'])
+  assert.deepEqual(response, { results: [hit('first.txt'), hit('second.txt')], note: 'two' })
+  assert.deepEqual(await client.search({ query: 'none' }, () => { assert.fail('no hit expected') }), { results: [] })
+  const late: string[] = []
+  await assert.rejects(client.search({ query: 'dies' }, (r) => { late.push(r.name) }), { code: 'ERR_NOT_FOUND', message: 'the mode went away' })
+  assert.equal(late.length, 2)
+  assert.equal((await client.search({ query: 'plain' })).results.length, 2, 'without onResult: one document')
+
+  // the CLI prints hits as they arrive; --json stays one document
+  const ctx = cliContext()
+  assert.equal(await main(['search', 'jazz', '--repo', repo], ctx), 0)
+  const text = ctx.out.join('')
+  assert.match(text, /^hit: first\.txt {2}3 B {2}bafk\S+ {2}from 12D3KooWA\nhit: second\.txt/)
+  assert.match(text, /note: two\n$/)
+  const json = cliContext()
+  assert.equal(await main(['search', 'jazz', '--repo', repo, '--json'], json), 0)
+  assert.deepEqual(JSON.parse(json.out.join('')), { results: [hit('first.txt'), hit('second.txt')], note: 'two' })
 })

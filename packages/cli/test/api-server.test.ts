@@ -231,6 +231,8 @@ test('wrong field types and values get 400', async (t) => {
     ['get', { cid: CID, timeoutMs: -1 }],
     ['get', { cid: CID, timeoutMs: 1.5 }],
     ['get', { cid: CID, timeoutMs: '100' }],
+    ['get', { cid: CID, inBand: 'yes' }],
+    ['get', { cid: CID, inBand: true, from: ['/ip4/127.0.0.1/tcp/1'] }],
     ['search', { query: '' }],
     ['search', { query: '   ' }],
     ['search', { query: 'x', timeoutMs: null }],
@@ -358,4 +360,16 @@ test('the other routes answer with the daemon data', async (t) => {
   assert.deepEqual((await call({ path: '/api/v1/id?x=1' })).json.modes, ['flood'])
   assert.deepEqual((await call({ method: 'POST', path: '/api/v1/stop', body: '{}' })).json, { ok: true })
   assert.equal(api.stopped, 1)
+})
+
+test('search with "stream": true: a plain document when nothing streams, a 4xx before the first hit, "stream" must be a boolean', async (t) => {
+  const { call } = await setup(t)
+  const plain = await call({ method: 'POST', path: '/api/v1/search', body: JSON.stringify({ query: 'two words', stream: true }) })
+  assert.equal(plain.status, 200)
+  assert.equal(plain.json.results[0].name, 'two words')
+  const missing = await call({ method: 'POST', path: '/api/v1/search', body: JSON.stringify({ query: 'missing', stream: true }) })
+  assert.equal(missing.status, 404)
+  const bad = await call({ method: 'POST', path: '/api/v1/search', body: JSON.stringify({ query: 'x', stream: 'yes' }) })
+  assert.equal(bad.status, 400)
+  assert.equal(bad.json.error.code, 'ERR_INVALID_REQUEST')
 })

@@ -121,6 +121,11 @@ test('get: CID, -o resolved against cwd, repeated --from, --timeout-ms', () => {
   }
 })
 
+test('get --in-band: a request flag; not with --from', () => {
+  assert.deepEqual(parseGetArgs(['bafyx', '--in-band'], at).request, { cid: 'bafyx', inBand: true })
+  assert.throws(() => parseGetArgs(['bafyx', '--in-band', '--from', PEER], at), usage)
+})
+
 test('share resolves PATH against the CLI cwd', () => {
   assert.equal(parseShareArgs(['docs/a.txt'], at).path, '/work/here/docs/a.txt')
   assert.equal(parseShareArgs(['.'], at).path, '/work/here')

@@ -2,7 +2,8 @@ import type { Logger } from './logger.ts'
 import type { SedaiLibp2p } from './node.ts'
 import type { Stats } from './stats.ts'
 import type { ContentStore } from './store/content-store.ts'
-import type { Source } from './transfer/download.ts'
+import type { DownloadProgress, DownloadResult, Source } from './transfer/download.ts'
+import type { Manifest } from './store/manifest.ts'
 import type { TransferService } from './transfer/transfer.ts'
 
 /**
@@ -59,6 +60,11 @@ export interface Mode {
   search?: (query: string, opts: SearchOptions) => Promise<SearchHit[]>
   /** sources for `sedai get CID` without --from */
   findProviders?: (cid: string, opts: { signal: AbortSignal }) => Promise<Source[]>
+  /**
+   * `sedai get --in-band`: the file fetched along the overlay path, every hop
+   * relaying (flooding modes); the bytes are verified end to end as in a direct get.
+   */
+  getInBand?: (cid: string, opts: { signal: AbortSignal, onProgress?: (p: DownloadProgress) => void, resolveDest: (m: Manifest) => Promise<string> }) => Promise<DownloadResult>
   /** the set of shared files changed (share, unshare, completed download) */
   sharesChanged?: () => void
   /** counters and state for `sedai stats`, under the mode's name */

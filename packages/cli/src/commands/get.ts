@@ -20,7 +20,8 @@ export function parseGetArgs (argv: string[], at: ArgsEnv): GetArgs {
       ...COMMON_OPTIONS,
       output: { type: 'string', short: 'o' },
       from: { type: 'string', multiple: true },
-      'timeout-ms': { type: 'string' }
+      'timeout-ms': { type: 'string' },
+      'in-band': { type: 'boolean', default: false }
     },
     strict: true,
     allowPositionals: true
@@ -43,12 +44,18 @@ export function parseGetArgs (argv: string[], at: ArgsEnv): GetArgs {
   if (timeoutMs !== undefined) {
     request.timeoutMs = timeoutMs
   }
+  if (values['in-band'] === true) {
+    if (request.from !== undefined) {
+      throw new InvalidOptionError('--in-band and --from exclude each other (in-band follows the overlay path of the hits)')
+    }
+    request.inBand = true
+  }
   return { ...commonArgs(values, at), request }
 }
 
 export const get: Command = {
   name: 'get',
-  usage: 'get CID [-o PATH] [--from MULTIADDR]... [--timeout-ms N] [--repo DIR] [--json]',
+  usage: 'get CID [-o PATH] [--from MULTIADDR]... [--in-band] [--timeout-ms N] [--repo DIR] [--json]',
   summary: 'download a file by CID (progress on stderr when it is a terminal)',
   async run (argv, ctx) {
     const args = parseGetArgs(argv, ctx)

@@ -44,7 +44,13 @@ export const search: Command = {
   summary: "find files by name through the daemon's modes",
   async run (argv, ctx) {
     const args = parseSearchArgs(argv, ctx)
-    const response = await (await ctx.connect(args.repo)).search(args.request)
+    const api = await ctx.connect(args.repo)
+    // people see hits as they arrive (flooding modes stream them); --json stays one document at the end
+    const response = args.json
+      ? await api.search(args.request)
+      : await api.search(args.request, (hit) => {
+        ctx.stdout.write(`hit: ${hit.name}  ${formatBytes(hit.size)}  ${hit.cid}  from ${hit.providers.join(', ')}\n`)
+      })
     print(ctx, args.json, response, () => {
       const lines = response.results.length > 0
         ? table(response.results.map((r) => [

@@ -1,0 +1,109 @@
+import { open } from 'node:fs/promises'
+import { DEFAULTS as CORE, HashMismatchError, InvalidMessageError, chunkCount, chunkHash, chunkLength, parseCid, sha256, verifyManifest } from '@sedai/core'
+import { MANIFEST_INDEX, RELAY_RANGE_BYTES, RELAY_WINDOW } from './protocol/constants.ts'
+import type { ContentStore, DownloadProgress, DownloadResult, Manifest } from '@sedai/core'
+
+/** Fetches one range from the responder along the overlay path (FloodService.relayFetch). */
+export type RangeFetch = (index: number, offset: number, length: number, signal?: AbortSignal) => Promise<{ total: number, data: Uint8Array }>
+
+export interface InBandInit {
+  cid: string
+  /** the responder, for the result's `sources` */
+  target: string
+  fetch: RangeFetch
+  store: ContentStore
+  resolveDest: (manifest: Manifest) => Promise<string> | string
+  signal?: AbortSignal
+  onProgress?: (p: DownloadProgress) => void
+}
+
+function same (a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b)
+}
+
+/**
+ * Downloads a file along the overlay path, range by range: every hop relays
+ * the bytes, and the bytes are still verified end to end: the manifest
+ * against the CID, each chunk against the manifest's hash, before it is
+ * written. Partial downloads resume like direct ones (the same store record).
+ */
+export async function downloadInBand (init: InBandInit): Promise<DownloadResult> {
+  const { store, signal } = init
+  const key = parseCid(init.cid).toString()
+  const shared = store.list().find(f => f.cid === key)
+  if (shared !== undefined) {
+    return { cid: key, name: shared.name, path: shared.path, size: shared.size, sources: [], fetched: 0, resumed: shared.size, badPeers: [] }
+  }
+
+  /** The whole chunk (or manifest): its ranges one after another; `limit` bounds what the responder may claim. */
+  const whole = async (index: number, limit: number): Promise<Uint8Array> => {
+    const first = await init.fetch(index, 0, RELAY_RANGE_BYTES, signal)
+    if (first.total > limit) throw new InvalidMessageError(`responder claims ${first.total} bytes (at most ${limit})`)
+    const out = new Uint8Array(first.total)
+    if (first.data.byteLength > first.total) throw new InvalidMessageError('range longer than the whole')
+    out.set(first.data, 0)
+    let offset = first.data.byteLength
+    while (offset < first.total) {
+      const next = await init.fetch(index, offset, Math.min(RELAY_RANGE_BYTES, first.total - offset), signal)
+      if (next.total !== first.total || next.data.byteLength === 0 || offset + next.data.byteLength > first.total) {
+        throw new InvalidMessageError('inconsistent ranges from the responder')
+      }
+      out.set(next.data, offset)
+      offset += next.data.byteLength
+    }
+    return out
+  }
+
+  let record = store.getDownload(key)
+  if (record !== undefined) {
+    await store.verifyPartial(key)
+    record = store.getDownload(key)
+  }
+  if (record === undefined) {
+    const bytes = await whole(MANIFEST_INDEX, CORE.maxManifestBytes)
+    const manifest = await verifyManifest(parseCid(key), bytes)
+    record = store.beginDownload(key, bytes, manifest, await init.resolveDest(manifest))
+  }
+  const rec = record
+  const manifest = rec.manifest
+  const todo: number[] = []
+  for (let i = 0; i < chunkCount(manifest); i++) if (!rec.have.get(i)) todo.push(i)
+  let have = 0
+  for (let i = 0; i < chunkCount(manifest); i++) if (rec.have.get(i)) have += chunkLength(manifest, i)
+  const resumed = have
+  let fetched = 0
+  const fh = await open(rec.tmpPath, 'r+')
+  try {
+    // a few chunks at once, each fetched range by range
+    let failed = false
+    const workers = Array.from({ length: Math.min(RELAY_WINDOW, todo.length) }, async () => {
+      while (todo.length > 0 && !failed) {
+        signal?.throwIfAborted()
+        const i = todo.shift() as number
+        let data: Uint8Array
+        try {
+          data = await whole(i, manifest.chunkSize)
+        } catch (err) {
+          failed = true
+          throw err
+        }
+        if (data.byteLength !== chunkLength(manifest, i) || !same(sha256(data), chunkHash(manifest, i))) {
+          failed = true
+          throw new HashMismatchError(`chunk ${i} relayed from ${init.target} failed verification`)
+        }
+        await fh.write(data, 0, data.byteLength, i * manifest.chunkSize)
+        rec.have.set(i)
+        store.saveProgress(key, rec.have)
+        fetched += data.byteLength
+        have += data.byteLength
+        init.onProgress?.({ cid: key, name: manifest.name, size: manifest.size, have, fetched, sources: [init.target] })
+      }
+    })
+    await Promise.all(workers)
+  } finally {
+    store.saveProgress(key, rec.have)
+    await fh.close()
+  }
+  const file = await store.completeDownload(key)
+  return { cid: key, name: manifest.name, path: file.path, size: manifest.size, sources: [init.target], fetched, resumed, badPeers: [] }
+}

@@ -1,0 +1,28 @@
+/**
+ * @sedai/flooding-peer: Gnutella 0.6's pure, unstructured overlay
+ * (`sedai daemon --mode flood`). The forwarding rules (seen cache, TTL
+ * clamping, duplicate suppression, reverse-path routing) are exported for
+ * the supernode generation to reuse among supernodes.
+ */
+export { floodMode, FloodMode } from './mode.ts'
+export { DEFAULTS, ENV_KNOBS, resolveConfig } from './config.ts'
+export type { FloodConfig } from './config.ts'
+export * from './errors.ts'
+export { FloodService, matches } from './protocol/flood.ts'
+export type { FloodComponents, FloodInit, FloodSearchOptions, LocalFile, RelayStore } from './protocol/flood.ts'
+export { downloadInBand } from './in-band.ts'
+export type { InBandInit, RangeFetch } from './in-band.ts'
+export * from './protocol/constants.ts'
+export {
+  ByeCode, MessageType, MESSAGE_NAMES, RelayStatus, decodeMessage, encodeBye, encodePing, encodePong, encodeQuery, encodeQueryHit,
+  encodeRelayReply, encodeRelayRequest, idHex
+} from './protocol/messages.ts'
+export type { Bye, HitFile, Message, PeerEntry, Ping, Pong, Query, QueryHit, RelayReply, RelayRequest } from './protocol/messages.ts'
+export { QueryRouter, clampTtl } from './router.ts'
+export type { HitDecision, QueryDecision, QueryRouterInit } from './router.ts'
+export { LOCAL, SeenCache } from './seen-cache.ts'
+export type { SeenEntry } from './seen-cache.ts'
+export { HostCache, Neighbour } from './neighbours.ts'
+export type { Admission, NeighbourInit, Outgoing } from './neighbours.ts'
+export { distances, line, neighboursOf, randomGraph, rng } from './topology.ts'
+export type { Edge } from './topology.ts'
