@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { test } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { streamPair } from '@libp2p/utils'
+import { Stats, silentLogger } from '@sedai/core'
+import { hitsFromReply, listDigest } from '../src/client.ts'
+import { directoryConfig } from '../src/config.ts'
+import { DIRECTORY_PROTOCOL, Status } from '../src/messages.ts'
+import { DirectoryServer } from '../src/server.ts'
+import { DirectorySession } from '../src/session.ts'
+import type { FileTuple } from '../src/messages.ts'
+import type { Connection, PeerId, StreamHandler } from '@libp2p/interface'
+import type { TestContext } from 'node:test'
+
+const CIDS = ['bafyreigcl5inhxt2nwplzdhm3uapnwt3gdnw2buvnzajmnbihofqvsv6te', 'bafyreibq75ygjhapeb4vdzef7sji23fhyuzme4jsarruhvdg57eu25k7my']
+
+/** A DirectoryServer on a stand-in node whose `handle` gives us the stream handler. */
+async function server (t: TestContext, repo: string, overrides: Record<string, number> = {}): Promise<{ server: DirectoryServer, connect: (peer: PeerId) => Promise<DirectorySession> }> {
+  let handler: StreamHandler | undefined
+  const node = { handle: async (_p: string, h: StreamHandler) => { handler = h }, unhandle: async () => {} }
+  const config = directoryConfig({ heartbeatMs: 200, graceMs: 600, ...overrides }, {})
+  const s = new DirectoryServer({ node: node as any, repo, config, stats: new Stats(), logger: silentLogger() })
+  await s.start()
+  t.after(async () => { await s.stop() })
+  return {
+    server: s,
+    connect: async (peer) => {
+      const [local, remote] = await streamPair({ protocol: DIRECTORY_PROTOCOL })
+      const conn = { remotePeer: peer } as unknown as Connection
+      void (handler as StreamHandler)(remote, conn)
+      const session = new DirectorySession(conn, local, { maxReplyFrameBytes: 1 << 22, idleTimeoutMs: 10_000 })
+      t.after(() => { session.close() })
+      return session
+    }
+  }
+}
+
+async function repo (t: TestContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'sedai-dirsrv-'))
+  t.after(async () => { await rm(dir, { recursive: true, force: true }) })
+  return dir
+}
+
+const newPeer = async (): Promise<PeerId> => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+
+test('register, search, lookup and browse on a session; addresses get the peer id', async (t) => {
+  const { server: s, connect } = await server(t, await repo(t))
+  const a = await newPeer()
+  const b = await newPeer()
+  const sa = await connect(a)
+  const sb = await connect(b)
+  const hello = await sa.request({ type: 'HELLO', addrs: ['/ip4/10.0.0.1/tcp/4001'] }, 2_000)
+  assert.equal(hello.status, Status.OK)
+  assert.equal(hello.known, false)
+  const files: FileTuple[] = [[CIDS[0], 'ピアツーピア入門.pdf', 14], [CIDS[1], 'love song.mp3', 16]]
+  assert.equal((await sa.request({ type: 'REGISTER', files, reset: true, digest: listDigest(files) }, 2_000)).added, 2)
+  assert.equal((await sb.request({ type: 'REGISTER', files: [files[1]] }, 2_000)).added, 1)
+  const found = hitsFromReply(await sb.request({ type: 'SEARCH', q: 'ツーピア' }, 2_000))
+  assert.deepEqual(found.map(h => [h.name, h.providerCount]), [['ピアツーピア入門.pdf', 1]])
+  assert.deepEqual(found[0].providers, [{ peerId: a.toString(), addrs: [`/ip4/10.0.0.1/tcp/4001/p2p/${a.toString()}`] }])
+  const lookup = await sb.request({ type: 'LOOKUP', cid: CIDS[1] }, 2_000)
+  assert.equal(lookup.count, 2)
+  assert.equal((await sb.request({ type: 'LOOKUP', cid: 'bafyreinotthere' }, 2_000)).status, Status.NOT_FOUND)
+  const browse = await sb.request({ type: 'BROWSE', peerId: a.toString() }, 2_000)
+  assert.equal(browse.total, 2)
+  const ping = await sa.request({ type: 'PING', digest: listDigest(files) }, 2_000)
+  assert.equal(ping.known, true)
+  const stats = s.stats()
+  assert.equal(stats.peersOnline, 2)
+  assert.equal(stats.filesIndexed, 2)
+  assert.equal(stats.searchesServed, 1)
+})
+
+test('refusals: another peer id, another peer\'s address, bad entries, too many files', async (t) => {
+  const { server: s, connect } = await server(t, await repo(t), { maxFilesPerPeer: 2 })
+  const a = await newPeer()
+  const other = await newPeer()
+  const sa = await connect(a)
+  const spoof = await sa.request({ type: 'REGISTER', peerId: other.toString(), files: [[CIDS[0], 'x.txt', 1]] }, 2_000)
+  assert.equal(spoof.status, Status.ERROR)
+  assert.match(spoof.error as string, /registers only itself/)
+  const addr = await sa.request({ type: 'HELLO', addrs: [`/ip4/10.0.0.2/tcp/1/p2p/${other.toString()}`] }, 2_000)
+  assert.match(addr.error as string, /belongs to another peer/)
+  const partly = await sa.request({ type: 'REGISTER', files: [[CIDS[0], 'ok.txt', 1], ['nope', 'bad.txt', 1], [CIDS[1], 'a/b', 1]] }, 2_000)
+  assert.equal(partly.added, 1)
+  assert.deepEqual((partly.rejected as Array<[number, string]>).map(r => r[0]), [1, 2])
+  const over = await sa.request({ type: 'REGISTER', files: [[CIDS[1], 'two.txt', 1], [CIDS[1], 'three.txt', 1]] }, 2_000)
+  assert.equal(over.status, Status.ERROR)
+  assert.match(over.error as string, /at most 2 files/)
+  assert.equal(s.stats().filesIndexed, 1)
+})
+
+test('a flood is rate-limited and its stream throttled', async (t) => {
+  const { server: s, connect } = await server(t, await repo(t), { queryRate: 10, queryBurst: 5 })
+  const sa = await connect(await newPeer())
+  const replies = await Promise.all(Array.from({ length: 12 }, async () => await sa.request({ type: 'SEARCH', q: 'x' }, 5_000)))
+  const ok = replies.filter(r => r.status === Status.OK).length
+  assert.ok(ok >= 5 && ok <= 8, `${ok} answered`)
+  const limited = replies.find(r => r.status === Status.RATE_LIMITED)
+  assert.ok(limited !== undefined && (limited.retryAfterMs as number) > 0)
+  assert.ok((s.stats().rateLimited as number) >= 1)
+})
+
+test('a peer whose session closed expires after the grace period; a restarted server resumes a known list', async (t) => {
+  const dir = await repo(t)
+  const files: FileTuple[] = [[CIDS[0], 'keep.txt', 1]]
+  const peer = await newPeer()
+  {
+    const { server: s, connect } = await server(t, dir)
+    const gone = await newPeer()
+    const sg = await connect(gone)
+    await sg.request({ type: 'REGISTER', files: [[CIDS[1], 'gone.txt', 1]] }, 2_000)
+    const sp = await connect(peer)
+    await sp.request({ type: 'REGISTER', files, reset: true, digest: listDigest(files) }, 2_000)
+    sg.close()
+    await sleep(100)
+    assert.equal(s.stats().peersKnown, 2, 'kept during the grace period')
+    const deadline = Date.now() + 3_000
+    while (s.stats().peersKnown !== 1 && Date.now() < deadline) {
+      await sp.request({ type: 'PING' }, 2_000) // the live peer keeps itself fresh
+      await sleep(100)
+    }
+    assert.equal(s.stats().peersKnown, 1)
+    assert.equal(s.stats().expiredPeers, 1)
+    await s.stop()
+  }
+  const { server: s2, connect } = await server(t, dir)
+  assert.equal(s2.stats().filesIndexed, 1, 'the index survived the restart')
+  const again = await connect(peer)
+  const hello = await again.request({ type: 'HELLO', addrs: [], digest: listDigest(files) }, 2_000)
+  assert.equal(hello.known, true, 'nothing to send again')
+  assert.equal(s2.stats().resumedSessions, 1)
+})
