@@ -134,6 +134,18 @@ export class Neighbour {
     return true
   }
 
+  /**
+   * Drops a queued, not yet written copy of query `id`: the neighbour just
+   * sent us that query, so it has it, and our copy would only cross the link
+   * the other way. Returns true when a copy was dropped.
+   */
+  cancelQuery (id: string): boolean {
+    const i = this.queue.findIndex(m => m.type === MessageType.QUERY && m.queryId === id)
+    if (i < 0) return false
+    this.queue.splice(i, 1)
+    return true
+  }
+
   /** Token bucket over queries received; see the class comment. */
   admitQuery (): Admission {
     const now = this.now()

@@ -391,7 +391,12 @@ export class FloodService {
     const id = idHex(q.id)
     this.inc('queriesReceived')
     const d = this.router.onQuery(id, n.peerId, q.ttl, q.hops)
-    if (d.action === 'duplicate') { this.inc('droppedDuplicate'); return }
+    if (d.action === 'duplicate') {
+      this.inc('droppedDuplicate')
+      // the neighbour has the query: a copy still waiting in its queue need not cross the link back
+      if (n.cancelQuery(id)) this.inc('queriesCancelled')
+      return
+    }
     if (d.clamped) this.inc('ttlClamped')
     if (d.action === 'expired') { this.inc('droppedTtl'); return }
     this.answer(n, q)
