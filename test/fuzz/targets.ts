@@ -9,6 +9,8 @@ import { decodeManifest } from '../../packages/core/src/store/manifest.ts'
 import { readFrames, frame } from '../../packages/core/src/framing.ts'
 import { decodeReply, decodeRequest } from '../../packages/core/src/transfer/messages.ts'
 import { Bitfield } from '../../packages/core/src/store/bitfield.ts'
+import { decodeReply as decodeDirectoryReply, decodeRequest as decodeDirectoryRequest } from '../../packages/directory-server/src/messages.ts'
+import { decodeMessage as decodeFloodMessage } from '../../packages/flooding-peer/src/protocol/messages.ts'
 
 export interface Target {
   name: string
@@ -21,6 +23,10 @@ const fixtures = new URL('../../packages/core/test/fixtures/', import.meta.url)
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.trim(), 'hex'))
 const transferGolden = Object.values(JSON.parse(readFileSync(new URL('transfer-messages.json', fixtures), 'utf8')) as Record<string, string>).map(hex)
 const manifestGolden = hex(readFileSync(new URL('manifest-v1.hex', fixtures), 'utf8'))
+
+const floodGolden = Object.values(JSON.parse(readFileSync(new URL('../../packages/flooding-peer/test/fixtures/flood-messages.json', import.meta.url), 'utf8')) as Record<string, string>).map(hex)
+const directoryGolden = (JSON.parse(readFileSync(new URL('../../packages/directory-server/test/fixtures/directory-messages.json', import.meta.url), 'utf8')) as Array<{ text: string }>).map(m => new TextEncoder().encode(m.text))
+const DIRECTORY_LIMITS = { maxFilesPerRegister: 1000, maxUnregister: 1000, maxAddrs: 16 }
 
 /** Feeds `input` to readFrames cut at random boundaries. */
 async function framesOf (input: Uint8Array, rng: () => number): Promise<number> {
@@ -46,6 +52,9 @@ export const TARGETS: Target[] = [
     seeds: [frame(...transferGolden.slice(0, 3)).subarray(), new Uint8Array([...frame(transferGolden[0]).subarray(), ...frame(manifestGolden).subarray()])],
     decode: async (b, rng) => await framesOf(b, rng)
   },
+  { name: 'directory.decodeRequest', seeds: directoryGolden, decode: (b) => decodeDirectoryRequest(b, DIRECTORY_LIMITS) },
+  { name: 'directory.decodeReply', seeds: directoryGolden, decode: (b) => decodeDirectoryReply(b) },
+  { name: 'flood.decodeMessage', seeds: floodGolden, decode: (b) => decodeFloodMessage(b) },
   {
     name: 'store.Bitfield',
     seeds: [Uint8Array.of(0xff, 0x80), Uint8Array.of(0xf0)],
