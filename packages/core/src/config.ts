@@ -63,6 +63,14 @@ export const DEFAULTS = {
    * from 127.0.0.1, and a remote host cannot originate from loopback.
    */
   allowLoopback: true,
+  /**
+   * libp2p's connection monitor pings every peer every 10 s and drops a
+   * connection whose ping is late; its default floor of 5 s cut healthy
+   * connections on a starved 2-core lab machine running dozens of daemons.
+   * A dead peer still goes at once (TCP closes), and every sedai stream has
+   * its own deadline, so the floor is raised (ms).
+   */
+  connectionPingTimeoutMs: 20_000,
   /** libp2p: dial timeout (ms). */
   dialTimeoutMs: 10_000,
 

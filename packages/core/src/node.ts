@@ -30,6 +30,7 @@ export interface CreateNodeInit<S extends ServiceMap = ServiceMap> {
   inboundConnectionThreshold?: number
   allowLoopback?: boolean
   dialTimeoutMs?: number
+  connectionPingTimeoutMs?: number
   /** start listening right away; default true */
   start?: boolean
 }
@@ -63,6 +64,9 @@ export async function createNode<S extends ServiceMap = ServiceMap> (init: Creat
       inboundConnectionThreshold: init.inboundConnectionThreshold ?? DEFAULTS.inboundConnectionThreshold,
       dialTimeout: init.dialTimeoutMs ?? DEFAULTS.dialTimeoutMs,
       allow: allowLoopback ? LOOPBACK_NETS : []
+    },
+    connectionMonitor: {
+      pingTimeout: { minTimeout: init.connectionPingTimeoutMs ?? DEFAULTS.connectionPingTimeoutMs, maxTimeout: Math.max(60_000, init.connectionPingTimeoutMs ?? DEFAULTS.connectionPingTimeoutMs) }
     },
     services: {
       identify: identify(),

@@ -1,0 +1,436 @@
+import { multiaddr } from '@multiformats/multiaddr'
+import { CID } from 'multiformats/cid'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { parseCid } from '@sedai/core'
+import { resolveConfig } from './config.ts'
+import { DhtNotStartedError, NoKeywordsError } from './errors.ts'
+import { keywordCid, keywords, matches } from './keywords.ts'
+import { findProvidersTracked, percentile } from './lookup.ts'
+import { KEYWORD_PROTOCOL, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_QUERY_KEYWORDS } from './protocol/constants.ts'
+import { askKeywords, serveKeywordQuery } from './protocol/keyword-protocol.ts'
+import type { DhtConfig } from './config.ts'
+import type { LookupResult } from './lookup.ts'
+import type { ResultFile } from './protocol/messages.ts'
+import type { KadDHT, KadDHTComponents, SingleKadDHT } from '@libp2p/kad-dht'
+import type { PeerId, PeerInfo } from '@libp2p/interface'
+import type { Logger, Mode, ModeContext, ModeInit, SearchHit, SearchOptions, SharedFile, Source } from '@sedai/core'
+
+/**
+ * The kad-dht service with sedai's settings: the private protocol id, server
+ * mode (lab addresses are private, so kad-dht's automatic switch to server
+ * mode would never fire) and every address kept (the default mapper drops
+ * private ones, which on a lab network are all of them). `onComponents`
+ * gets libp2p's components, for counting the records in the datastore.
+ */
+export function dhtService (config: DhtConfig, onComponents?: (c: KadDHTComponents) => void): (components: KadDHTComponents) => KadDHT {
+  const factory = kadDHT({
+    protocol: config.protocol,
+    clientMode: false,
+    peerInfoMapper: passthroughMapper,
+    kBucketSize: config.kBucketSize,
+    alpha: config.alpha,
+    disjointPaths: config.disjointPaths,
+    querySelfInterval: config.querySelfIntervalMs,
+    initialQuerySelfInterval: config.initialQuerySelfIntervalMs,
+    reprovide: {
+      validity: config.providerValidityMs,
+      threshold: config.reprovideThresholdMs,
+      interval: config.reprovideIntervalMs
+    }
+  })
+  return (components) => {
+    onComponents?.(components)
+    return factory(components)
+  }
+}
+
+/** Where kad-dht keeps provider records: `/dht/provider/<multihash b32>/<peer id>`. */
+export const PROVIDER_PREFIX = '/dht/provider/'
+
+/** Counts provider records in a kad-dht datastore: all of them, ours, and distinct keys. */
+export async function countProviderRecords (components: Pick<KadDHTComponents, 'datastore' | 'peerId'>): Promise<{ records: number, own: number, keys: number }> {
+  const self = components.peerId.toString()
+  const keys = new Set<string>()
+  let records = 0
+  let own = 0
+  for await (const { key } of components.datastore.query({ prefix: PROVIDER_PREFIX })) {
+    const [cid, peer] = key.toString().slice(PROVIDER_PREFIX.length).split('/')
+    records++
+    keys.add(cid)
+    if (peer === self) own++
+  }
+  return { records, own, keys: keys.size }
+}
+
+interface Provided {
+  cid: CID
+  kind: 'file' | 'keyword'
+  /** peers that accepted our record in the last provide */
+  placed: number
+  retryTimer?: NodeJS.Timeout
+  attempts: number
+}
+
+const JOIN_WAIT_MS = 30_000
+const BOOTSTRAP_RETRY_MIN_MS = 250
+const BOOTSTRAP_RETRY_MAX_MS = 5_000
+const JOIN_LOOKUP_TIMEOUT_MS = 10_000
+const MAX_RETRY_DELAY_MS = 60_000
+const RECORD_COUNT_INTERVAL_MS = 2_000
+
+/**
+ * `sedai daemon --mode dht`: the structured generation. Shared files are
+ * announced as kad-dht provider records under their CID and under a key per
+ * keyword of their name; `get` without --from finds providers by CID and the
+ * core swarms from all of them; `search` looks up each keyword, asks the
+ * peers found under all of them for their matching files and checks the
+ * answers against the query (docs/DHT.md).
+ */
+export class DhtPeer implements Mode {
+  readonly name = 'dht'
+  private readonly config: DhtConfig
+  private readonly log: Logger
+  private components?: KadDHTComponents
+  private ctx?: ModeContext
+  private dht?: SingleKadDHT
+  private readonly provided = new Map<string, Provided>()
+  private readonly queue: Array<() => Promise<void>> = []
+  private running = 0
+  private controller = new AbortController()
+  private joined?: Promise<void>
+  private recordTimer?: NodeJS.Timeout
+  private records = { records: 0, own: 0, keys: 0, countedAt: 0 }
+  private readonly fileKeywords = new Map<string, string[]>()
+  private readonly latencies: number[] = []
+  private readonly fullLatencies: number[] = []
+  private readonly hops: number[] = []
+  private readonly queried: number[] = []
+  private readonly counts = { lookups: 0, found: 0, notFound: 0, failed: 0, localHits: 0, provides: 0, provideFailures: 0, recordsPlaced: 0, unprovided: 0, searches: 0, keywordQueriesServed: 0, keywordQueriesSent: 0, keywordQueryFailures: 0 }
+
+  constructor (init: ModeInit, config: Partial<DhtConfig> = {}) {
+    this.config = resolveConfig(config)
+    this.log = init.logger.child({ component: 'dht' })
+  }
+
+  services (): Record<string, (components: any) => unknown> {
+    return { dht: dhtService(this.config, (c) => { this.components = c }) }
+  }
+
+  async start (ctx: ModeContext): Promise<void> {
+    const dht = (ctx.node.services as Record<string, unknown>).dht as SingleKadDHT | undefined
+    if (dht === undefined) throw new DhtNotStartedError('the kad-dht service is missing from the node')
+    this.ctx = ctx
+    this.dht = dht
+    this.controller = new AbortController()
+    await ctx.node.handle(KEYWORD_PROTOCOL, (stream) => {
+      this.counts.keywordQueriesServed++
+      serveKeywordQuery(stream, { match: (kws) => this.matchLocal(kws), stats: ctx.stats }).catch((err: any) => {
+        this.log.debug({ err: err.message }, 'keyword query stream failed')
+      })
+    }, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS })
+    this.joined = this.join()
+    this.recordTimer = setInterval(() => { this.countRecords() }, RECORD_COUNT_INTERVAL_MS)
+    this.recordTimer.unref()
+    this.sharesChanged()
+    this.log.info({ protocol: this.config.protocol, k: this.config.kBucketSize, alpha: this.config.alpha }, 'dht mode started')
+  }
+
+  async stop (): Promise<void> {
+    this.controller.abort()
+    clearInterval(this.recordTimer)
+    for (const p of this.provided.values()) clearTimeout(p.retryTimer)
+    this.queue.length = 0
+    if (this.ctx !== undefined) await this.ctx.node.unhandle(KEYWORD_PROTOCOL).catch(() => {})
+    this.ctx = undefined
+  }
+
+  /**
+   * The Kademlia join (section 2.3 of the paper): once a first DHT peer is in
+   * the routing table (the daemon dials the bootstrap peers; those that did
+   * not answer are retried here), look
+   * up our own id, which fills the buckets near us and tells our neighbours
+   * about us. Provides wait for this, so they do not go out to nobody.
+   */
+  private async join (): Promise<void> {
+    const dht = this.dht as SingleKadDHT
+    const ctx = this.ctx as ModeContext
+    const signal = this.controller.signal
+    // the daemon dials --bootstrap once at start; a peer that was not up yet is retried here, with backoff
+    let delay = BOOTSTRAP_RETRY_MIN_MS
+    let nextDial = Date.now() + delay
+    while (dht.routingTable.size === 0 && !signal.aborted) {
+      await new Promise(resolve => setTimeout(resolve, 50))
+      if (Date.now() < nextDial || ctx.bootstrap.length === 0) continue
+      for (const addr of ctx.bootstrap) {
+        try {
+          await ctx.node.dial(multiaddr(addr), { signal: AbortSignal.any([signal, AbortSignal.timeout(5_000)]) })
+        } catch (err: any) {
+          this.log.debug({ addr, err: err.message }, 'bootstrap retry failed')
+        }
+      }
+      delay = Math.min(BOOTSTRAP_RETRY_MAX_MS, delay * 2)
+      nextDial = Date.now() + delay
+    }
+    if (signal.aborted) return
+    const self = (this.ctx as ModeContext).node.peerId
+    let found = 0
+    try {
+      for await (const e of dht.getClosestPeers(self.toMultihash().bytes, { signal: AbortSignal.any([signal, AbortSignal.timeout(JOIN_LOOKUP_TIMEOUT_MS)]) })) {
+        if (e.name === 'FINAL_PEER') found++
+      }
+    } catch (err: any) {
+      this.log.debug({ err: err.message }, 'self lookup ended early')
+    }
+    this.log.info({ closest: found, routingTable: dht.routingTable.size }, 'joined the DHT')
+  }
+
+  /** What we should be providing: every shared file's CID and every keyword of its name. */
+  private wanted (): Map<string, { cid: CID, kind: 'file' | 'keyword' }> {
+    const want = new Map<string, { cid: CID, kind: 'file' | 'keyword' }>()
+    const files = (this.ctx as ModeContext).store.list()
+    const live = new Set<string>()
+    for (const f of files) {
+      live.add(f.cid)
+      want.set(f.cid, { cid: parseCid(f.cid), kind: 'file' })
+      for (const kw of this.keywordsOf(f)) {
+        const cid = keywordCid(kw)
+        want.set(cid.toString(), { cid, kind: 'keyword' })
+      }
+    }
+    for (const cid of this.fileKeywords.keys()) if (!live.has(cid)) this.fileKeywords.delete(cid)
+    return want
+  }
+
+  private keywordsOf (f: SharedFile): string[] {
+    let kws = this.fileKeywords.get(f.cid)
+    if (kws === undefined) {
+      kws = keywords(f.name, this.config.maxKeywordsPerFile)
+      this.fileKeywords.set(f.cid, kws)
+    }
+    return kws
+  }
+
+  sharesChanged (): void {
+    if (this.ctx === undefined || this.dht === undefined) return
+    const want = this.wanted()
+    for (const [key, w] of want) {
+      if (this.provided.has(key)) continue
+      const entry: Provided = { cid: w.cid, kind: w.kind, placed: 0, attempts: 0 }
+      this.provided.set(key, entry)
+      this.enqueueProvide(key, entry)
+    }
+    for (const [key, entry] of this.provided) {
+      if (want.has(key)) continue
+      // unshared: stop re-providing; records already placed on other peers lapse after providerValidityMs
+      clearTimeout(entry.retryTimer)
+      this.provided.delete(key)
+      this.counts.unprovided++
+      this.dht.cancelReprovide(entry.cid).catch((err: any) => { this.log.debug({ cid: key, err: err.message }, 'cancelReprovide failed') })
+    }
+  }
+
+  private enqueueProvide (key: string, entry: Provided): void {
+    this.queue.push(async () => { await this.provide(key, entry) })
+    this.pump()
+  }
+
+  private pump (): void {
+    while (this.running < this.config.provideConcurrency && this.queue.length > 0) {
+      const job = this.queue.shift() as () => Promise<void>
+      this.running++
+      job().catch(() => {}).finally(() => { this.running--; this.pump() })
+    }
+  }
+
+  /** One provide: a lookup of the key's k closest peers, then ADD_PROVIDER to each. Retried with backoff while no peer took the record. */
+  private async provide (key: string, entry: Provided): Promise<void> {
+    // provides wait for the join, but not forever: alone, a record is at least in our own store
+    await Promise.race([this.joined, new Promise(resolve => setTimeout(resolve, JOIN_WAIT_MS).unref())])
+    if (this.provided.get(key) !== entry || this.controller.signal.aborted) return
+    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.config.provideTimeoutMs)])
+    let placed = 0
+    entry.attempts++
+    try {
+      for await (const e of (this.dht as SingleKadDHT).provide(entry.cid, { signal })) {
+        if (e.name === 'PEER_RESPONSE' && e.messageName === 'ADD_PROVIDER') placed++
+      }
+      this.counts.provides++
+    } catch (err: any) {
+      this.counts.provideFailures++
+      this.log.debug({ cid: key, err: err.message }, 'provide failed')
+    }
+    entry.placed = placed
+    this.counts.recordsPlaced += placed
+    this.log.debug({ cid: key, kind: entry.kind, placed }, 'provided')
+    if (placed === 0 && this.provided.get(key) === entry && !this.controller.signal.aborted) {
+      const delay = Math.min(MAX_RETRY_DELAY_MS, 1000 * 2 ** Math.min(entry.attempts - 1, 6))
+      entry.retryTimer = setTimeout(() => { this.enqueueProvide(key, entry) }, delay)
+      entry.retryTimer.unref()
+    }
+  }
+
+  private record (r: LookupResult): void {
+    this.counts.lookups++
+    const push = (arr: number[], v: number): void => { arr.push(v); if (arr.length > this.config.latencySamples) arr.shift() }
+    push(this.fullLatencies, r.durationMs)
+    push(this.queried, r.queried)
+    if (r.firstProviderMs !== undefined) {
+      this.counts.found++
+      push(this.latencies, r.firstProviderMs)
+      push(this.hops, r.hops ?? 0)
+      if (r.hops === 0) this.counts.localHits++
+    } else if (!r.self) {
+      this.counts.notFound++
+    }
+  }
+
+  private async lookup (cid: CID, signal: AbortSignal): Promise<LookupResult> {
+    if (this.dht === undefined || this.ctx === undefined) throw new DhtNotStartedError('dht mode is not running')
+    try {
+      const r = await findProvidersTracked(this.dht, cid, {
+        signal: AbortSignal.any([signal, this.controller.signal]),
+        graceMs: this.config.providerGraceMs,
+        maxProviders: this.config.maxProviders,
+        self: this.ctx.node.peerId
+      })
+      this.record(r)
+      this.log.debug({ key: cid.toString(), providers: r.providers.length, self: r.self, hops: r.hops, queried: r.queried, firstProviderMs: r.firstProviderMs, durationMs: Math.round(r.durationMs) }, 'lookup')
+      await this.remember(r.providers)
+      return r
+    } catch (err: any) {
+      this.counts.lookups++
+      this.counts.failed++
+      this.log.debug({ key: cid.toString(), err: err.message }, 'lookup failed')
+      throw err
+    }
+  }
+
+  /** Keeps the providers' addresses (from their records) so the transfer can dial them by peer id. */
+  private async remember (providers: PeerInfo[]): Promise<void> {
+    const node = (this.ctx as ModeContext).node
+    for (const p of providers) {
+      if (p.multiaddrs.length === 0) continue
+      await node.peerStore.merge(p.id, { multiaddrs: p.multiaddrs }).catch(() => {})
+    }
+  }
+
+  async findProviders (cid: string, opts: { signal: AbortSignal }): Promise<Source[]> {
+    const r = await this.lookup(parseCid(cid), opts.signal)
+    return r.providers.map(p => p.id)
+  }
+
+  /** The shared files whose names hold every keyword. */
+  private matchLocal (kws: string[]): ResultFile[] {
+    const out: ResultFile[] = []
+    for (const f of (this.ctx as ModeContext).store.list()) {
+      if (matches(this.keywordsOf(f), kws)) out.push({ cid: parseCid(f.cid).bytes, size: f.size, name: f.name })
+    }
+    return out
+  }
+
+  async search (query: string, opts: SearchOptions): Promise<SearchHit[]> {
+    if (this.ctx === undefined) throw new DhtNotStartedError('dht mode is not running')
+    const ctx = this.ctx
+    const kws = keywords(query, MAX_QUERY_KEYWORDS)
+    if (kws.length === 0) throw new NoKeywordsError(`no searchable keyword in ${JSON.stringify(query)} (words need ${2} letters or more)`)
+    this.counts.searches++
+    const signal = AbortSignal.any([opts.signal, this.controller.signal])
+    // 1. each keyword's key: who published it
+    const lookups = await Promise.all(kws.map(async kw => await this.lookup(keywordCid(kw), signal)))
+    // 2. a peer can hold a file matching all keywords only if it published all of them
+    let candidates: Map<string, PeerInfo> | undefined
+    for (const r of lookups) {
+      const here = new Map(r.providers.map(p => [p.id.toString(), p]))
+      candidates = candidates === undefined ? here : new Map([...candidates].filter(([k]) => here.has(k)))
+    }
+    const peers = [...(candidates ?? new Map()).values()].slice(0, this.config.maxSearchPeers)
+    const hits = new Map<string, SearchHit>()
+    const add = (peerId: string, addrs: string[], f: ResultFile): void => {
+      let cid: string
+      try {
+        cid = parseCid(CID.decode(f.cid).toString()).toString()
+      } catch {
+        return
+      }
+      // 3. never trust a remote's idea of a match: check the name against the query
+      if (!matches(keywords(f.name), kws)) return
+      const hit = hits.get(cid) ?? { cid, name: f.name, size: f.size, providers: [] }
+      if (hit.providers.some(p => p.peerId === peerId)) return
+      hit.providers.push({ peerId, addrs })
+      hits.set(cid, hit)
+      opts.onHit?.({ ...hit, providers: [{ peerId, addrs }] })
+    }
+    if (lookups.every(r => r.self)) {
+      const self = ctx.node.peerId.toString()
+      for (const f of this.matchLocal(kws)) add(self, ctx.node.getMultiaddrs().map(String), f)
+    }
+    // 4. ask the candidates, a few at a time
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < peers.length && !signal.aborted) {
+        const p = peers[next++]
+        await this.ask(p, kws, signal).then(files => {
+          for (const f of files) add(p.id.toString(), p.multiaddrs.map(String), f)
+        }, (err: any) => {
+          this.counts.keywordQueryFailures++
+          this.log.debug({ peer: p.id.toString(), err: err.message }, 'keyword query failed')
+        })
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(this.config.searchConcurrency, peers.length) }, worker))
+    return [...hits.values()]
+  }
+
+  private async ask (peer: PeerInfo, kws: string[], signal: AbortSignal): Promise<ResultFile[]> {
+    const node = (this.ctx as ModeContext).node
+    this.counts.keywordQueriesSent++
+    const stream = await node.dialProtocol(peer.id as PeerId, KEYWORD_PROTOCOL, { signal })
+    return await askKeywords(stream, kws, { signal, stats: this.ctx?.stats })
+  }
+
+  private countRecords (): void {
+    if (this.components === undefined) return
+    countProviderRecords(this.components).then(r => { this.records = { ...r, countedAt: Date.now() } }, () => {})
+  }
+
+  stats (): Record<string, unknown> {
+    const mean = (a: number[]): number | undefined => a.length === 0 ? undefined : Math.round(a.reduce((x, y) => x + y, 0) / a.length * 100) / 100
+    const ms = (v: number | undefined): number | undefined => v === undefined ? undefined : Math.round(v * 10) / 10
+    let files = 0
+    let keywordsProvided = 0
+    let unplaced = 0
+    for (const p of this.provided.values()) {
+      if (p.kind === 'file') files++; else keywordsProvided++
+      if (p.placed === 0) unplaced++
+    }
+    this.countRecords()
+    return {
+      protocol: this.config.protocol,
+      mode: this.dht?.getMode(),
+      k: this.config.kBucketSize,
+      alpha: this.config.alpha,
+      routingTableSize: this.dht?.routingTable.size ?? 0,
+      lookups: { ...pick(this.counts, ['lookups', 'found', 'notFound', 'failed', 'localHits']) },
+      hops: { mean: mean(this.hops), p50: percentile(this.hops, 50), max: this.hops.length > 0 ? Math.max(...this.hops) : undefined, samples: this.hops.length },
+      queriedPeers: { mean: mean(this.queried), p50: percentile(this.queried, 50) },
+      latencyMs: {
+        firstProviderP50: ms(percentile(this.latencies, 50)),
+        firstProviderP99: ms(percentile(this.latencies, 99)),
+        lookupP50: ms(percentile(this.fullLatencies, 50)),
+        lookupP99: ms(percentile(this.fullLatencies, 99))
+      },
+      records: { stored: this.records.records, own: this.records.own, forOthers: this.records.records - this.records.own, keys: this.records.keys, countedAt: this.records.countedAt === 0 ? undefined : new Date(this.records.countedAt).toISOString() },
+      providing: { files, keywords: keywordsProvided, notYetPlaced: unplaced, queued: this.queue.length + this.running },
+      provides: { ...pick(this.counts, ['provides', 'provideFailures', 'recordsPlaced', 'unprovided']) },
+      search: { ...pick(this.counts, ['searches', 'keywordQueriesSent', 'keywordQueryFailures', 'keywordQueriesServed']) }
+    }
+  }
+
+  info (): Record<string, unknown> {
+    return { protocol: this.config.protocol, routingTableSize: this.dht?.routingTable.size ?? 0 }
+  }
+}
+
+function pick<T extends Record<string, number>> (o: T, keys: Array<keyof T>): Record<string, number> {
+  return Object.fromEntries(keys.map(k => [k, o[k]])) as Record<string, number>
+}
