@@ -107,37 +107,7 @@ export class ApiClient implements DaemonApi {
       }
       return value as SearchResponse
     }
-    let buffered = ''
-    res.setEncoding('utf8')
-    try {
-      for await (const chunk of res) {
-        buffered += chunk as string
-        let newline: number
-        while ((newline = buffered.indexOf('\n')) !== -1) {
-          const line = buffered.slice(0, newline).trim()
-          buffered = buffered.slice(newline + 1)
-          if (line === '') {
-            continue
-          }
-          const message = parseJson(line) as { hit?: SearchResult, result?: SearchResponse, error?: unknown } | null
-          if (message?.hit !== undefined) {
-            onResult(message.hit)
-          } else if (message?.result !== undefined) {
-            return message.result
-          } else {
-            throw errorFrom(message, 200)
-          }
-        }
-        if (buffered.length > API_LIMITS.maxResponseBytes) {
-          throw new ApiError('ERR_API_RESPONSE', 'the daemon sent an overlong search line', 200)
-        }
-      }
-    } catch (err) {
-      throw connectionError(err)
-    } finally {
-      res.destroy()
-    }
-    throw new ApiError('ERR_API_RESPONSE', 'the daemon ended the search stream without a result', 200)
+    return await readNdjson<SearchResult, SearchResponse>(res, 'hit', onResult, 'search')
   }
 
   async peers (): Promise<{ peers: PeerInfo[] }> {
@@ -158,37 +128,7 @@ export class ApiClient implements DaemonApi {
     if (res.statusCode !== 200) {
       throw errorFrom(await readJson(res), res.statusCode ?? 0)
     }
-    let buffered = ''
-    res.setEncoding('utf8')
-    try {
-      for await (const chunk of res) {
-        buffered += chunk as string
-        let newline: number
-        while ((newline = buffered.indexOf('\n')) !== -1) {
-          const line = buffered.slice(0, newline).trim()
-          buffered = buffered.slice(newline + 1)
-          if (line === '') {
-            continue
-          }
-          const message = parseJson(line) as { progress?: GetProgress, result?: GetResult, error?: unknown } | null
-          if (message?.progress !== undefined) {
-            onProgress(message.progress)
-          } else if (message?.result !== undefined) {
-            return message.result
-          } else {
-            throw errorFrom(message, 200)
-          }
-        }
-        if (buffered.length > API_LIMITS.maxResponseBytes) {
-          throw new ApiError('ERR_API_RESPONSE', 'the daemon sent an overlong progress line', 200)
-        }
-      }
-    } catch (err) {
-      throw connectionError(err, signal)
-    } finally {
-      res.destroy()
-    }
-    throw new ApiError('ERR_API_RESPONSE', 'the daemon ended the download stream without a result', 200)
+    return await readNdjson<GetProgress, GetResult>(res, 'progress', onProgress, 'download', signal)
   }
 
   private async call (method: 'GET' | 'POST', route: string, body?: unknown): Promise<unknown> {
@@ -284,4 +224,42 @@ function errorFrom (value: unknown, status: number): ApiError {
   const code = typeof error?.code === 'string' ? error.code : 'ERR_API_RESPONSE'
   const message = typeof error?.message === 'string' ? error.message : `the daemon answered ${status} without an error document`
   return new ApiError(code, message, status)
+}
+
+/**
+ * Reads an NDJSON answer (get, streamed search): `{ [itemKey]: item }` lines
+ * go to `onItem`; the last line is `{ result }` or `{ error }`.
+ */
+async function readNdjson<Item, Result> (res: IncomingMessage, itemKey: string, onItem: (item: Item) => void, what: string, signal?: AbortSignal): Promise<Result> {
+  let buffered = ''
+  res.setEncoding('utf8')
+  try {
+    for await (const chunk of res) {
+      buffered += chunk as string
+      let newline: number
+      while ((newline = buffered.indexOf('\n')) !== -1) {
+        const line = buffered.slice(0, newline).trim()
+        buffered = buffered.slice(newline + 1)
+        if (line === '') {
+          continue
+        }
+        const message = parseJson(line) as Record<string, unknown> | null
+        if (message?.[itemKey] !== undefined) {
+          onItem(message[itemKey] as Item)
+        } else if (message?.result !== undefined) {
+          return message.result as Result
+        } else {
+          throw errorFrom(message, 200)
+        }
+      }
+      if (buffered.length > API_LIMITS.maxResponseBytes) {
+        throw new ApiError('ERR_API_RESPONSE', `the daemon sent an overlong ${what} line`, 200)
+      }
+    }
+  } catch (err) {
+    throw connectionError(err, signal)
+  } finally {
+    res.destroy()
+  }
+  throw new ApiError('ERR_API_RESPONSE', `the daemon ended the ${what} stream without a result`, 200)
 }

@@ -1,5 +1,6 @@
 import { InvalidMessageError } from '../errors.ts'
 import { MAX_CID_BYTES, MAX_ERROR_TEXT_BYTES } from './constants.ts'
+import { Status } from '../status.ts'
 
 /**
  * /sedai/transfer/1.0.0 messages. Every frame starts with a type byte; all
@@ -18,12 +19,7 @@ export const MessageType = {
 } as const
 export type MessageType = typeof MessageType[keyof typeof MessageType]
 
-export const Status = {
-  OK: 0,
-  NOT_FOUND: 1,
-  ERROR: 2
-} as const
-export type Status = typeof Status[keyof typeof Status]
+export { Status }
 
 export const OpenFlags = {
   WANT_MANIFEST: 1

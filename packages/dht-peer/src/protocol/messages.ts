@@ -1,3 +1,4 @@
+import { Status } from '@sedai/core'
 import { InvalidMessageError } from '@sedai/core/errors'
 import {
   MAX_CID_BYTES, MAX_ERROR_TEXT_BYTES, MAX_KEYWORD_BYTES, MAX_NAME_BYTES, MAX_QUERY_KEYWORDS, MAX_RESULTS
@@ -18,12 +19,7 @@ export const MessageType = {
 } as const
 export type MessageType = typeof MessageType[keyof typeof MessageType]
 
-export const Status = {
-  OK: 0,
-  NOT_FOUND: 1,
-  ERROR: 2
-} as const
-export type Status = typeof Status[keyof typeof Status]
+export { Status }
 
 export interface Query { type: typeof MessageType.QUERY, keywords: string[] }
 export interface ResultFile { cid: Uint8Array, size: number, name: string }
