@@ -23,7 +23,7 @@ import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createNode } from '@sedai/core'
+import { createNode, seededRandom } from '@sedai/core'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { DIRECTORY_DB, DirectorySession, Status, matchExpression } from '@sedai/directory-server'
@@ -45,17 +45,8 @@ const COMMON = ['love', 'music', 'live', 'remix', 'night', 'dream', 'city', 'wor
 const RARE = Array.from({ length: 300 }, (_, i) => i % 3 === 0 ? `${'アイウエオカキクケコサシスセソ'[i % 15]}${'タチツテトナニヌネノ'[i % 10]}${i}` : `w${i.toString(36)}x`)
 const EXTS = ['mp3', 'flac', 'pdf', 'mkv', 'zip', 'txt', 'jpg']
 
-/** A small deterministic PRNG, so every run indexes the same names. */
-function rng (seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Deterministic, so every run indexes the same names. */
+const rng = seededRandom
 
 function generate (): { lists: FileTuple[][], entries: number } {
   const rand = rng(42)

@@ -1,20 +1,13 @@
+import { seededRandom } from '@sedai/core'
+
 /**
  * Overlay shapes for tests and the bench: undirected graphs on peers 0..n-1
  * as edge lists (each edge once, [a, b] with a < b).
  */
 export type Edge = [number, number]
 
-/** A small seeded PRNG (mulberry32), so a failing topology can be rebuilt. */
-export function rng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The seeded PRNG the topologies are built with (re-exported from core), so a failing topology can be rebuilt. */
+export const rng = seededRandom
 
 export function line (n: number): Edge[] {
   return Array.from({ length: n - 1 }, (_, i) => [i, i + 1] as Edge)
