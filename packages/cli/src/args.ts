@@ -44,6 +44,10 @@ export interface DaemonOptions extends CommonArgs {
   faultCorrupt: number
   /** upload cap in bytes per second over all transfers; 0 = none */
   uploadRate: number
+  /** `--role auto|super|leaf` for mode `supernode`; default auto */
+  role: 'auto' | 'super' | 'leaf'
+  /** `--interest WORD` (repeatable): interest keywords for mode `supernode` */
+  interests: string[]
 }
 
 /** The ArgsEnv of this process. */
@@ -167,9 +171,26 @@ export function parseModes (values: string[]): DaemonMode[] {
   return modes
 }
 
+const ROLES = ['auto', 'super', 'leaf'] as const
+
+function parseRole (raw: string | undefined): DaemonOptions['role'] {
+  if (raw === undefined) return 'auto'
+  if (!(ROLES as readonly string[]).includes(raw)) throw new InvalidOptionError(`--role: '${raw}' is not one of ${ROLES.join(', ')}`)
+  return raw as DaemonOptions['role']
+}
+
+/** An interest keyword: one word, lower-cased (NFKC), 1..32 bytes. */
+function parseInterest (raw: string): string {
+  const word = raw.normalize('NFKC').trim().toLowerCase()
+  const bytes = Buffer.byteLength(word)
+  if (bytes < 1 || bytes > 32 || /\s/.test(word)) throw new InvalidOptionError(`--interest: '${raw}' is not one word of 1 to 32 bytes`)
+  return word
+}
+
 /**
  * `sedai daemon [--mode M[,M...]] [--listen MULTIADDR]... [--api HOST:PORT]
- * [--bootstrap MULTIADDR]... [--directory MULTIADDR] [--fault-corrupt RATE] [--upload-rate N]`.
+ * [--bootstrap MULTIADDR]... [--directory MULTIADDR] [--fault-corrupt RATE] [--upload-rate N]
+ * [--role auto|super|leaf] [--interest WORD]...`.
  * Throws InvalidOptionError (exit code 2) for anything it cannot accept.
  */
 export function parseDaemonArgs (argv: string[], at: ArgsEnv = processArgsEnv()): DaemonOptions {
@@ -183,7 +204,9 @@ export function parseDaemonArgs (argv: string[], at: ArgsEnv = processArgsEnv())
       bootstrap: { type: 'string', multiple: true },
       directory: { type: 'string' },
       'fault-corrupt': { type: 'string' },
-      'upload-rate': { type: 'string' }
+      'upload-rate': { type: 'string' },
+      role: { type: 'string' },
+      interest: { type: 'string', multiple: true }
     },
     strict: true,
     allowPositionals: true
@@ -196,7 +219,9 @@ export function parseDaemonArgs (argv: string[], at: ArgsEnv = processArgsEnv())
     api: parseApiAddress(values.api ?? DEFAULTS.api),
     bootstrap: (values.bootstrap ?? []).map((addr) => checkMultiaddr(addr, '--bootstrap')),
     faultCorrupt: values['fault-corrupt'] === undefined ? 0 : parseRate(values['fault-corrupt'], '--fault-corrupt'),
-    uploadRate: values['upload-rate'] === undefined ? DEFAULTS.uploadRate : parseByteRate(values['upload-rate'], '--upload-rate')
+    uploadRate: values['upload-rate'] === undefined ? DEFAULTS.uploadRate : parseByteRate(values['upload-rate'], '--upload-rate'),
+    role: parseRole(values.role),
+    interests: (values.interest ?? []).map(parseInterest)
   }
   if (values.directory !== undefined) {
     options.directory = checkMultiaddr(values.directory, '--directory')

@@ -43,7 +43,17 @@ export class Daemon implements DaemonApi {
   async start (logger: Logger): Promise<void> {
     await mkdir(this.config.repo, { recursive: true, mode: 0o700 })
     const privateKey = await loadOrCreateIdentity(this.config.repo)
-    const modeInit = { logger, repo: this.config.repo, bootstrap: this.config.bootstrap, directory: this.config.directory, modes: [...this.config.modes] }
+    const modeInit = {
+      logger,
+      repo: this.config.repo,
+      bootstrap: this.config.bootstrap,
+      directory: this.config.directory,
+      modes: [...this.config.modes],
+      uploadRate: this.config.uploadRate,
+      faultCorrupt: this.config.faultCorrupt,
+      role: this.config.role,
+      interests: this.config.interests
+    }
     for (const name of this.config.modes) this.modes.push(await (await loadModeFactory(name))(modeInit))
     await this.store.start()
     const modeServices = Object.assign({}, ...this.modes.map(m => m.services?.() ?? {}))
@@ -132,9 +142,11 @@ export class Daemon implements DaemonApi {
   async get (req: GetRequest, onProgress: (p: GetProgress) => void, signal: AbortSignal): Promise<GetResult> {
     const cid = parseCid(req.cid)
     const deadline = AbortSignal.any([signal, AbortSignal.timeout(req.timeoutMs ?? DEFAULTS.getTimeoutMs)])
-    if (req.inBand === true) {
-      const relay = this.modes.find(m => m.getInBand !== undefined)
-      if (relay === undefined) throw new InvalidOptionError('--in-band needs a flooding mode (sedai daemon --mode flood)')
+    // the supernode generation transfers in-band by default: the path caches
+    const inBand = req.inBand === true || ((req.from === undefined || req.from.length === 0) && this.modes.some(m => m.inBandDefault === true))
+    if (inBand) {
+      const relay = this.modes.find(m => m.inBandDefault === true) ?? this.modes.find(m => m.getInBand !== undefined)
+      if (relay?.getInBand === undefined) throw new InvalidOptionError('--in-band needs a flooding or supernode mode (sedai daemon --mode flood)')
       const result = await (relay.getInBand as NonNullable<Mode['getInBand']>)(cid.toString(), {
         signal: deadline,
         onProgress,
@@ -241,7 +253,12 @@ export class Daemon implements DaemonApi {
         const peer = await node.peerStore.get(peerId)
         modes = peer.protocols.filter(p => p.startsWith('/sedai/') && p !== TRANSFER_PROTOCOL).map(p => p.split('/')[2])
       } catch {}
-      peers.push({ peerId: peerId.toString(), addrs, modes })
+      const info: PeerInfo = { peerId: peerId.toString(), addrs, modes }
+      for (const mode of this.modes) {
+        const extra = mode.peerInfo?.(info.peerId)
+        if (extra !== undefined) (info as unknown as Record<string, unknown>)[mode.name] = extra
+      }
+      peers.push(info)
     }
     return { peers }
   }

@@ -13,6 +13,7 @@ export { FramedStream, readFrames, frame, FRAME_HEADER_BYTES } from './framing.t
 export type { FramedStreamInit } from './framing.ts'
 export { Stats } from './stats.ts'
 export { seededRandom } from './random.ts'
+export { RateLimiter } from './rate.ts'
 export { Status } from './status.ts'
 export { Bitfield } from './store/bitfield.ts'
 export { ContentStore } from './store/content-store.ts'

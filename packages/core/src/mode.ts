@@ -69,8 +69,15 @@ export interface Mode {
   sharesChanged?: () => void
   /** counters and state for `sedai stats`, under the mode's name */
   stats?: () => Record<string, unknown>
-  /** state for `sedai id` and `sedai peers` (e.g. role and capacity score) */
+  /** state for `sedai id` (e.g. role and capacity score) */
   info?: () => Record<string, unknown>
+  /** what this mode knows of a connected peer, for `sedai peers` (e.g. its role and score) */
+  peerInfo?: (peerId: string) => Record<string, unknown> | undefined
+  /**
+   * `get` without --from goes in-band through this mode (the supernode
+   * generation: the transfer follows the query path so the path can cache).
+   */
+  readonly inBandDefault?: boolean
 }
 
 /** What a mode's factory gets: the daemon's parsed options. */
@@ -80,6 +87,14 @@ export interface ModeInit {
   bootstrap: string[]
   directory?: string
   modes: string[]
+  /** the daemon's upload cap (bytes/s, 0 = none): modes that serve bytes themselves obey it too */
+  uploadRate?: number
+  /** fault injection: the fraction of served chunks corrupted on purpose (tests and labs) */
+  faultCorrupt?: number
+  /** `--role auto|super|leaf` (the supernode generation) */
+  role?: string
+  /** `--interest WORD`: interest keywords (the supernode generation's clustering) */
+  interests?: string[]
 }
 
 export type ModeFactory = (init: ModeInit) => Mode | Promise<Mode>

@@ -17,6 +17,8 @@ export {
   ByeCode, MessageType, MESSAGE_NAMES, RelayStatus, decodeMessage, encodeBye, encodePing, encodePong, encodeQuery, encodeQueryHit,
   encodeRelayReply, encodeRelayRequest, idHex
 } from './protocol/messages.ts'
+/** the codec's building blocks, for protocols that extend this one (the supernode generation) */
+export { Reader, Writer, checkPeerId, readEntry, readFile, utf8, writeEntry, writeFile } from './protocol/messages.ts'
 export type { Bye, HitFile, Message, PeerEntry, Ping, Pong, Query, QueryHit, RelayReply, RelayRequest } from './protocol/messages.ts'
 export { QueryRouter, clampTtl } from './router.ts'
 export type { HitDecision, QueryDecision, QueryRouterInit } from './router.ts'

@@ -6,7 +6,8 @@ import type { PeerEntry } from './protocol/messages.ts'
 
 /** One message waiting for a neighbour's stream. */
 export interface Outgoing {
-  type: MessageType
+  /** a MessageType (protocols that extend this one add their own types) */
+  type: number
   bytes: Uint8Array
   /** for QUERY: the query id (hex), so the send is counted per link per query */
   queryId?: string

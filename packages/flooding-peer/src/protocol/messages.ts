@@ -70,8 +70,8 @@ function fail (message: string): never {
   throw new InvalidMessageError(message)
 }
 
-/** Grows as it is written; one copy at the end. */
-class Writer {
+/** Grows as it is written; one copy at the end. Exported for the supernode codec, which extends this protocol. */
+export class Writer {
   private buf = new Uint8Array(256)
   private view = new DataView(this.buf.buffer)
   length = 0
@@ -92,7 +92,8 @@ class Writer {
   done (): Uint8Array { return this.buf.slice(0, this.length) }
 }
 
-class Reader {
+/** Reads fields with bounds checks; every shortfall is an InvalidMessageError naming the field. */
+export class Reader {
   private readonly bytes: Uint8Array
   private readonly view: DataView
   private offset = 0
@@ -131,13 +132,13 @@ class Reader {
   end (): void { if (this.left !== 0) fail(`${this.what} has ${this.left} trailing bytes`) }
 }
 
-function utf8 (text: string, max: number, field: string, min = 0): Uint8Array {
+export function utf8 (text: string, max: number, field: string, min = 0): Uint8Array {
   const b = encoder.encode(text)
   if (b.byteLength < min || b.byteLength > max) fail(`${field} of ${b.byteLength} bytes (allowed ${min}..${max})`)
   return b
 }
 
-function checkPeerId (id: string, what: string): string {
+export function checkPeerId (id: string, what: string): string {
   if (id.length === 0 || id.length > MAX_PEER_ID_BYTES || !PEER_ID.test(id)) fail(`${what} has an invalid peer id`)
   return id
 }
@@ -146,7 +147,7 @@ function checkId (id: Uint8Array): void {
   if (id.byteLength !== QUERY_ID_BYTES) fail(`query id of ${id.byteLength} bytes, expected ${QUERY_ID_BYTES}`)
 }
 
-function writeEntry (w: Writer, e: PeerEntry): void {
+export function writeEntry (w: Writer, e: PeerEntry): void {
   checkPeerId(e.peerId, 'entry')
   const id = utf8(e.peerId, MAX_PEER_ID_BYTES, 'peer id', 1)
   const addrs: Uint8Array[] = []
@@ -164,7 +165,7 @@ function writeEntry (w: Writer, e: PeerEntry): void {
   for (const a of addrs) w.u8(a.byteLength).bytes(a)
 }
 
-function readEntry (r: Reader, what: string): PeerEntry {
+export function readEntry (r: Reader, what: string): PeerEntry {
   const peerId = checkPeerId(r.text(r.u8('peer id length'), 'peer id'), what)
   const count = r.u8('address count')
   if (count > MAX_ADDRS) fail(`${what} lists ${count} addresses (at most ${MAX_ADDRS})`)
@@ -204,13 +205,27 @@ export function encodeQueryHit (h: Omit<QueryHit, 'type'>): Uint8Array {
   const w = new Writer().u8(MessageType.QUERY_HIT).bytes(h.id)
   writeEntry(w, h.responder)
   w.u8(h.files.length)
-  for (const f of h.files) {
-    const cid = utf8(f.cid, MAX_CID_BYTES, 'cid', 1)
-    const name = utf8(f.name, MAX_NAME_BYTES, 'file name', 1)
-    if (!Number.isSafeInteger(f.size) || f.size < 0) fail(`file size ${f.size} out of range`)
-    w.u8(cid.byteLength).bytes(cid).u16(name.byteLength).bytes(name).u64(f.size)
-  }
+  for (const f of h.files) writeFile(w, f)
   return w.done()
+}
+
+/** file = [cid len u8][cid UTF-8][name len u16][name UTF-8][size u64] */
+export function writeFile (w: Writer, f: HitFile): void {
+  const cid = utf8(f.cid, MAX_CID_BYTES, 'cid', 1)
+  const name = utf8(f.name, MAX_NAME_BYTES, 'file name', 1)
+  if (!Number.isSafeInteger(f.size) || f.size < 0) fail(`file size ${f.size} out of range`)
+  w.u8(cid.byteLength).bytes(cid).u16(name.byteLength).bytes(name).u64(f.size)
+}
+
+export function readFile (r: Reader, what: string): HitFile {
+  const cidLength = r.u8('cid length')
+  if (cidLength < 1 || cidLength > MAX_CID_BYTES) fail(`${what} cid of ${cidLength} bytes`)
+  const cid = r.text(cidLength, 'cid')
+  const nameLength = r.u16('name length')
+  if (nameLength < 1 || nameLength > MAX_NAME_BYTES) fail(`${what} name of ${nameLength} bytes`)
+  const name = r.text(nameLength, 'name')
+  const size = r.u64('size')
+  return { cid, name, size }
 }
 
 export function encodeBye (code: ByeCode, reason = ''): Uint8Array {
@@ -278,16 +293,7 @@ export function decodeMessage (bytes: Uint8Array): Message {
       const count = r.u8('file count')
       if (count < 1 || count > MAX_HIT_FILES) fail(`QUERY_HIT of ${count} files (allowed 1..${MAX_HIT_FILES})`)
       const files: HitFile[] = []
-      for (let i = 0; i < count; i++) {
-        const cidLength = r.u8('cid length')
-        if (cidLength < 1 || cidLength > MAX_CID_BYTES) fail(`QUERY_HIT cid of ${cidLength} bytes`)
-        const cid = r.text(cidLength, 'cid')
-        const nameLength = r.u16('name length')
-        if (nameLength < 1 || nameLength > MAX_NAME_BYTES) fail(`QUERY_HIT name of ${nameLength} bytes`)
-        const fileName = r.text(nameLength, 'name')
-        const size = r.u64('size')
-        files.push({ cid, name: fileName, size })
-      }
+      for (let i = 0; i < count; i++) files.push(readFile(r, 'QUERY_HIT'))
       r.end()
       return { type, id, responder, files }
     }
