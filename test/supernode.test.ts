@@ -5,7 +5,7 @@
  * so the probe measures them far below the threshold.
  */
 import assert from 'node:assert/strict'
-import { readdir, readFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -164,16 +164,20 @@ test('supernode: 3 capable nodes become supernodes and 9 weak ones leaves; hot f
     assert.equal(hits.code, 0, hits.stderr)
     for (const h of hits.json.results) for (const p of h.providers) assert.equal(p, liar.peerId, 'no supernode advertises a cached copy')
     // an honest holder of the same bytes: the download then verifies, through the same supernodes
-    await writeFile(join(dir, 'honest.bin'), await readFile(bad))
+    // the same name and bytes make the same CID (the manifest holds the name)
+    await mkdir(join(dir, 'honest'))
+    await writeFile(join(dir, 'honest', 'bad.bin'), await readFile(bad))
     const honest = weak[6]
-    assert.equal((await honest.cli(['share', join(dir, 'honest.bin')])).code, 0)
+    const again = await honest.cli(['share', join(dir, 'honest', 'bad.bin')])
+    assert.equal(again.json.cid, badCid)
     await liar.kill()
     const ok = await until('download from the honest holder', 40_000, async () => {
       const g = await weak[8].cli(['get', badCid, '-o', join(dir, 'good-copy.bin'), '--timeout-ms', '20000'], { timeoutMs: 30_000 })
       return g.code === 0 ? g : undefined
     })
     assert.equal(ok.code, 0)
-    assert.equal(await sha256File(join(dir, 'good-copy.bin')), await sha256File(bad))
+    // a download resumes where the failed one left off, into that one's destination
+    assert.equal(await sha256File(ok.json.path), await sha256File(bad))
   })
 
   await t.test('a supernode is killed: its leaves re-home and searches succeed again', async () => {

@@ -26,7 +26,9 @@ test('parseDaemonArgs defaults', () => {
     api: { host: '127.0.0.1', port: 5080 },
     bootstrap: [],
     faultCorrupt: 0,
-    uploadRate: 0
+    uploadRate: 0,
+    role: 'auto',
+    interests: []
   })
   assert.equal(parseDaemonArgs([], { cwd: '/c', env: { SEDAI_REPO: '/srv/repo' } }).repo, '/srv/repo')
 })
@@ -52,7 +54,9 @@ test('parseDaemonArgs reads every flag', () => {
     bootstrap: [PEER],
     directory: PEER,
     faultCorrupt: 0.25,
-    uploadRate: 1572864
+    uploadRate: 1572864,
+    role: 'auto',
+    interests: []
   })
   assert.deepEqual(parseDaemonArgs(['--mode', 'directory-server,supernode'], at).modes, ['directory-server', 'supernode'])
   assert.equal(parseDaemonArgs(['--fault-corrupt', '1'], at).faultCorrupt, 1)
@@ -61,6 +65,11 @@ test('parseDaemonArgs reads every flag', () => {
   assert.equal(parseDaemonArgs(['--upload-rate', '2048'], at).uploadRate, 2048)
   for (const bad of ['-1', 'fast', '1T', '']) {
     assert.throws(() => parseDaemonArgs(['--upload-rate', bad], at), usage, bad)
+  }
+  assert.equal(parseDaemonArgs(['--role', 'super'], at).role, 'super')
+  assert.deepEqual(parseDaemonArgs(['--interest', 'Jazz', '--interest', 'ｱﾆﾒ'], at).interests, ['jazz', 'アニメ'])
+  for (const bad of [['--role', 'boss'], ['--interest', 'two words'], ['--interest', ''], ['--interest', 'x'.repeat(33)]]) {
+    assert.throws(() => parseDaemonArgs(bad, at), usage, bad.join(' '))
   }
 })
 

@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises'
-import { DEFAULTS as CORE, HashMismatchError, InvalidMessageError, chunkCount, chunkHash, chunkLength, parseCid, sha256, verifyManifest } from '@sedai/core'
+import { DEFAULTS as CORE, HashMismatchError, InvalidMessageError, chunkCount, chunkHash, chunkLength, parseCid, sameBytes, sha256, verifyManifest } from '@sedai/core'
 import { MANIFEST_INDEX, RELAY_RANGE_BYTES, RELAY_WINDOW } from './protocol/constants.ts'
 import type { ContentStore, DownloadProgress, DownloadResult, Manifest } from '@sedai/core'
 
@@ -17,9 +17,6 @@ export interface InBandInit {
   onProgress?: (p: DownloadProgress) => void
 }
 
-function same (a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b)
-}
 
 /**
  * Downloads a file along the overlay path, range by range: every hop relays
@@ -87,7 +84,7 @@ export async function downloadInBand (init: InBandInit): Promise<DownloadResult>
           failed = true
           throw err
         }
-        if (data.byteLength !== chunkLength(manifest, i) || !same(sha256(data), chunkHash(manifest, i))) {
+        if (data.byteLength !== chunkLength(manifest, i) || !sameBytes(sha256(data), chunkHash(manifest, i))) {
           failed = true
           throw new HashMismatchError(`chunk ${i} relayed from ${init.target} failed verification`)
         }

@@ -2,6 +2,7 @@ import { open } from 'node:fs/promises'
 import { CID } from 'multiformats/cid'
 import { DownloadFailedError, HashMismatchError, InvalidMessageError, NotFoundError, RemoteError, TimeoutError } from '../errors.ts'
 import { FramedStream } from '../framing.ts'
+import { sameBytes } from '../util.ts'
 import { Bitfield } from '../store/bitfield.ts'
 import { chunkCount, chunkHash, chunkLength, parseCid, sha256, verifyManifest } from '../store/manifest.ts'
 import { MAX_REPLY_FRAME_BYTES, TRANSFER_PROTOCOL } from './constants.ts'
@@ -147,10 +148,6 @@ export class ChunkPicker {
     this.waiters = []
     for (const w of waiters) w()
   }
-}
-
-function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b)
 }
 
 class BadPeerError extends InvalidMessageError {}

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { multiaddr } from '@multiformats/multiaddr'
-import { FramedStream, InvalidOptionError, NotFoundError, RemoteError, TimeoutError, parseCid } from '@sedai/core'
+import { FramedStream, InvalidOptionError, NotFoundError, RemoteError, TimeoutError, parseCid, setBounded } from '@sedai/core'
 import { LinkClosedError, NoNeighboursError, NotStartedError } from '../errors.ts'
 import { HostCache, Neighbour } from '../neighbours.ts'
 import { QueryRouter } from '../router.ts'
@@ -422,7 +422,7 @@ export class FloodService {
     const id = idHex(hit.id)
     const d = this.router.onHit(id)
     if (d.action === 'local' || d.action === 'route') {
-      bounded(this.toward, hit.responder.peerId, n.peerId, this.config.providerCacheSize)
+      setBounded(this.toward, hit.responder.peerId, n.peerId, this.config.providerCacheSize)
     }
     switch (d.action) {
       case 'unknown':
@@ -555,7 +555,7 @@ export class FloodService {
       answer(RelayStatus.NOT_FOUND, 0, undefined, 'no path to the target')
       return
     }
-    bounded(this.relayRoutes, id, n.peerId, this.config.seenCacheSize)
+    setBounded(this.relayRoutes, id, n.peerId, this.config.seenCacheSize)
     if (next.send({ type: MessageType.RELAY_REQUEST, bytes: encodeRelayRequest({ ...r, ttl: r.ttl - 1 }) })) this.inc('relayRequestsForwarded')
   }
 
@@ -681,12 +681,6 @@ export class FloodService {
   }
 }
 
-/** Sets key -> value in an insertion-ordered map, forgetting the oldest beyond `max`. */
-function bounded<K, V> (map: Map<K, V>, key: K, value: V, max: number): void {
-  map.delete(key)
-  map.set(key, value)
-  while (map.size > max) map.delete(map.keys().next().value as K)
-}
 
 function validCid (f: HitFile): boolean {
   try {

@@ -1,24 +1,25 @@
 import { randomBytes } from 'node:crypto'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
-  FramedStream, InvalidMessageError, InvalidOptionError, NotFoundError, RateLimiter, RemoteError, TimeoutError, chunkCount, chunkHash, chunkLength,
-  parseCid, sha256, verifyManifest
+  FramedStream, InvalidMessageError, InvalidOptionError, NotFoundError, RateLimiter, RemoteError, TimeoutError,
+  parseCid, setBounded
 } from '@sedai/core'
 import {
-  ByeCode, MANIFEST_INDEX, MAX_HIT_FILES, MAX_QUERY_BYTES, MessageType, Neighbour, QueryRouter, RELAY_RANGE_BYTES, RelayStatus,
+  ByeCode, MAX_HIT_FILES, MAX_QUERY_BYTES, MessageType, Neighbour, QueryRouter, RelayStatus,
   encodeQuery, encodeQueryHit, encodeRelayReply, encodeRelayRequest, idHex, matches
 } from '@sedai/flooding-peer'
 import { capacityScore, leafCapacity, localCapacity } from '../capacity.ts'
 import { elect } from '../election.ts'
-import { CorruptUpstreamError, LinkRefusedError, NoSupernodeError, NotStartedError } from '../errors.ts'
+import { LinkRefusedError, NoSupernodeError, NotStartedError } from '../errors.ts'
 import { measureUpload, serveProbe } from './probe.ts'
-import { MAX_FRAME_BYTES, MAX_INDEX_FILES_PER_MESSAGE, MAX_INTERESTS, MAX_STATUS_SUPERS, MAX_STREAMS_PER_CONNECTION, PROBE_PROTOCOL, SUPERNODE_PROTOCOL, UPSTREAM_WINDOW } from './constants.ts'
+import { PathRelay } from './relay.ts'
+import { MAX_FRAME_BYTES, MAX_INDEX_FILES_PER_MESSAGE, MAX_INTERESTS, MAX_STATUS_SUPERS, MAX_STREAMS_PER_CONNECTION, PROBE_PROTOCOL, SUPERNODE_PROTOCOL } from './constants.ts'
 import { MESSAGE_NAMES, ROLE_NAMES, Role, SuperType, WELCOME_NAMES, Want, Welcome, decodeMessage, encodeHello, encodeIndex, encodeStatus, encodeWelcome } from './messages.ts'
 import type { ChunkCache } from '../cache/cache.ts'
 import type { SupernodeConfig } from '../config.ts'
 import type { RoleName } from '../election.ts'
 import type { Status, SuperEntry } from './messages.ts'
-import type { ContentStore, Logger, Manifest, SearchHit, Stats } from '@sedai/core'
+import type { ContentStore, Logger, SearchHit, Stats } from '@sedai/core'
 import type { HitFile, Outgoing, PeerEntry, Query, QueryHit, RelayReply, RelayRequest } from '@sedai/flooding-peer'
 import type { Connection, PeerId, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -73,25 +74,12 @@ interface Link {
   refused?: string
 }
 
-/** A chunk held in memory while its ranges are relayed; `fetchedFor` = the requester whose request fetched it upstream. */
-interface Held { fetchedFor?: string, servedTo: Set<string>, data: Promise<Uint8Array> }
-
 interface HostEntry extends SuperEntry { interests: string[], seenAt: number, failedAt?: number }
 
 function stripPeer (addr: string): string {
   return addr.replace(/\/p2p\/[^/]+$/, '')
 }
 
-function same (a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b)
-}
-
-/** Sets key -> value in an insertion-ordered map, forgetting the oldest beyond `max`. */
-function bounded<K, V> (map: Map<K, V>, key: K, value: V, max: number): void {
-  map.delete(key)
-  map.set(key, value)
-  while (map.size > max) map.delete(map.keys().next().value as K)
-}
 
 /**
  * /sedai/supernode/1.0.0: KaZaA's two-level overlay. Nodes measure their
@@ -115,7 +103,7 @@ export class SupernodeService {
   private readonly self: string
   private readonly limiter?: RateLimiter
   private readonly uploadRate: number
-  private readonly faultCorrupt: number
+  private readonly relay: PathRelay
   private readonly startedAt = Date.now()
   private readonly links = new Map<string, Link>()
   private readonly dialing = new Set<string>()
@@ -124,13 +112,6 @@ export class SupernodeService {
   /** responder -> the link its hits came by: the in-band path toward it */
   private readonly toward = new Map<string, string>()
   private readonly relayPending = new Map<string, (reply: RelayReply) => void>()
-  /** verified chunks (and manifests) being relayed: the ranges of one chunk arrive one after another */
-  private readonly recent = new Map<string, Held>()
-  /** our own shared chunks being served in ranges */
-  private readonly ownChunks = new Map<string, Promise<Uint8Array>>()
-  /** CID -> whether this supernode caches it (decided once per file, with cacheProbability) */
-  private readonly cacheDecision = new Map<string, boolean>()
-  private readonly manifests = new Map<string, Promise<{ manifest: Manifest, bytes: Uint8Array }>>()
   private readonly bootstrap: Array<{ addr: string, nextAt: number, backoffMs: number, busy: boolean }>
   private role: RoleName
   private roleSince = performance.now()
@@ -153,7 +134,6 @@ export class SupernodeService {
     this.role = init.role === 'super' ? 'super' : 'leaf'
     this.interests = [...new Set(init.interests)].slice(0, MAX_INTERESTS)
     this.uploadRate = init.uploadRate
-    this.faultCorrupt = init.faultCorrupt
     if (init.uploadRate > 0) this.limiter = new RateLimiter(init.uploadRate)
     this.self = components.peerId.toString()
     this.router = new QueryRouter({
@@ -163,6 +143,17 @@ export class SupernodeService {
       seenTtlMs: init.config.seenTtlMs
     })
     this.bootstrap = init.bootstrap.map(addr => ({ addr, nextAt: 0, backoffMs: 250, busy: false }))
+    this.relay = new PathRelay({
+      self: this.self,
+      config: init.config,
+      stats: init.stats,
+      logger: this.log,
+      store: init.store,
+      cache: init.cache,
+      faultCorrupt: init.faultCorrupt,
+      role: () => this.role,
+      request: async (target, cid, index, offset, length, signal) => await this.upstream(target, cid, index, offset, length, signal)
+    })
   }
 
   readonly [Symbol.toStringTag] = '@sedai/supernode'
@@ -321,7 +312,7 @@ export class SupernodeService {
       const old = this.hosts.get(e.entry.peerId)
       // second-hand news never refreshes what we heard first-hand more recently
       if (!firstHand && old !== undefined && old.seenAt > now - this.config.keepaliveMs) return
-      bounded(this.hosts, e.entry.peerId, { ...e, interests, seenAt: now, failedAt: old?.failedAt }, this.config.hostCacheSize)
+      setBounded(this.hosts, e.entry.peerId, { ...e, interests, seenAt: now, failedAt: old?.failedAt }, this.config.hostCacheSize)
     }
     if (s.role === Role.SUPER) put({ entry: s.entry, score: s.score, leaves: s.leaves, maxLeaves: s.maxLeaves }, s.interests)
     else if (firstHand) this.hosts.delete(s.entry.peerId)
@@ -599,7 +590,7 @@ export class SupernodeService {
       const found: HitFile[] = []
       for (const f of leaf.index.values()) if (matches(f, q.text)) found.push(f)
       if (found.length === 0) continue
-      bounded(this.toward, leaf.n.peerId, leaf.n.peerId, this.config.providerCacheSize)
+      setBounded(this.toward, leaf.n.peerId, leaf.n.peerId, this.config.providerCacheSize)
       send({ peerId: leaf.n.peerId, addrs: leaf.status.entry.addrs }, found)
     }
   }
@@ -638,7 +629,7 @@ export class SupernodeService {
     const id = idHex(hit.id)
     const d = this.router.onHit(id)
     if (link !== undefined && (d.action === 'local' || d.action === 'route')) {
-      bounded(this.toward, hit.responder.peerId, link.n.peerId, this.config.providerCacheSize)
+      setBounded(this.toward, hit.responder.peerId, link.n.peerId, this.config.providerCacheSize)
     }
     switch (d.action) {
       case 'unknown':
@@ -746,159 +737,9 @@ export class SupernodeService {
     return { total: reply.total, data: reply.data ?? new Uint8Array(0) }
   }
 
-  /** A whole chunk (or manifest) from upstream: the first range tells its length, the others are asked at once. */
-  private async upstreamWhole (target: string, cid: string, index: number, limit: number, signal?: AbortSignal): Promise<Uint8Array> {
-    const first = await this.upstream(target, cid, index, 0, RELAY_RANGE_BYTES, signal)
-    if (first.total > limit) throw new CorruptUpstreamError(`upstream claims ${first.total} bytes (at most ${limit})`)
-    if (first.data.byteLength > first.total) throw new CorruptUpstreamError('range longer than the whole')
-    const out = new Uint8Array(first.total)
-    out.set(first.data, 0)
-    const offsets: number[] = []
-    for (let offset = first.data.byteLength; offset < first.total; offset += RELAY_RANGE_BYTES) offsets.push(offset)
-    // a window of ranges in flight: enough to fill a fast path, few enough that a slow holder answers each within the deadline
-    await Promise.all(Array.from({ length: Math.min(UPSTREAM_WINDOW, offsets.length) }, async () => {
-      while (offsets.length > 0) {
-        const offset = offsets.shift() as number
-        const length = Math.min(RELAY_RANGE_BYTES, first.total - offset)
-        const r = await this.upstream(target, cid, index, offset, length, signal)
-        if (r.total !== first.total || r.data.byteLength !== length) throw new CorruptUpstreamError('inconsistent ranges from upstream')
-        out.set(r.data, offset)
-      }
-    }))
-    return out
-  }
-
-  /** The file's manifest, verified against the CID: from the cache, else from upstream (and then cached if this file is cached). */
-  private async manifest (cid: string, target: string, signal?: AbortSignal): Promise<{ manifest: Manifest, bytes: Uint8Array }> {
-    let p = this.manifests.get(cid)
-    if (p === undefined) {
-      p = (async () => {
-        let bytes = await this.cache.getManifest(cid)
-        const fromCache = bytes !== undefined
-        if (bytes === undefined) bytes = await this.upstreamWhole(target, cid, MANIFEST_INDEX, 1024 * 1024, signal)
-        let manifest: Manifest
-        try {
-          manifest = await verifyManifest(parseCid(cid), bytes)
-        } catch (err: any) {
-          this.inc('corruptRejected')
-          throw new CorruptUpstreamError(`manifest of ${cid} failed verification: ${err.message}`)
-        }
-        if (!fromCache && this.caches(cid)) await this.cache.putManifest(cid, bytes, { name: manifest.name, size: manifest.size, chunks: chunkCount(manifest) })
-        return { manifest, bytes }
-      })()
-      bounded(this.manifests, cid, p, this.config.providerCacheSize)
-      p.catch(() => { if (this.manifests.get(cid) === p) this.manifests.delete(cid) })
-    }
-    return await p
-  }
-
-  private caches (cid: string): boolean {
-    let d = this.cacheDecision.get(cid)
-    if (d === undefined) {
-      d = Math.random() < this.config.cacheProbability
-      bounded(this.cacheDecision, cid, d, this.config.providerCacheSize)
-    }
-    return d
-  }
-
-  /**
-   * A chunk (or the manifest) a supernode relays: from its cache when it has
-   * it, else fetched whole from upstream, verified against the manifest
-   * (bytes that fail are neither cached nor passed on), and cached. Either
-   * way it stays in memory while its ranges are asked (a chunk travels as
-   * ~32 ranges): one cache read or one upstream fetch per chunk, not per range.
-   * `from` says where this requester's bytes come from: 'upstream' only for
-   * the requester whose request made us fetch it.
-   */
-  private async relayWhole (target: string, cid: string, index: number, requester: string, signal?: AbortSignal): Promise<{ data: Uint8Array, from: 'cache' | 'upstream' }> {
-    const key = `${cid}/${index === MANIFEST_INDEX ? 'm' : index}`
-    let held = this.recent.get(key)
-    if (held === undefined) {
-      const entry: Held = { fetchedFor: requester, servedTo: new Set(), data: Promise.resolve(new Uint8Array(0)) }
-      entry.data = (async () => {
-        if (index === MANIFEST_INDEX) {
-          const bytes = await this.cache.getManifest(cid)
-          if (bytes !== undefined) { entry.fetchedFor = undefined; return bytes }
-          return (await this.manifest(cid, target, signal)).bytes
-        }
-        const cached = await this.cache.getChunk(cid, index)
-        if (cached !== undefined) {
-          entry.fetchedFor = undefined
-          return cached
-        }
-        const { manifest } = await this.manifest(cid, target, signal)
-        if (index >= chunkCount(manifest)) throw new NotFoundError(`chunk ${index} beyond the file's ${chunkCount(manifest)}`)
-        const data = await this.upstreamWhole(target, cid, index, manifest.chunkSize, signal)
-        if (data.byteLength !== chunkLength(manifest, index) || !same(sha256(data), chunkHash(manifest, index))) {
-          this.inc('corruptRejected')
-          this.log.warn({ cid, index, target }, 'upstream sent a chunk that fails verification: not cached, not relayed')
-          throw new CorruptUpstreamError(`chunk ${index} of ${cid} from upstream failed verification`)
-        }
-        if (this.caches(cid) && await this.cache.putChunk(cid, index, data)) this.inc('chunksCached')
-        return data
-      })()
-      held = entry
-      bounded(this.recent, key, entry, this.config.relayMemoryChunks)
-      entry.data.catch(() => { if (this.recent.get(key) === entry) this.recent.delete(key) })
-    }
-    const data = await held.data
-    const from = held.fetchedFor === requester ? 'upstream' : 'cache'
-    // hits and misses per chunk and requester, not per range
-    if (index !== MANIFEST_INDEX && !held.servedTo.has(requester)) {
-      held.servedTo.add(requester)
-      this.inc(from === 'cache' ? 'cacheHits' : 'cacheMisses')
-    }
-    return { data, from }
-  }
-
-  /** A chunk (or the manifest) of a file we share, for in-band requests; corrupted on purpose under fault injection. */
-  private async fromStore (cid: string, index: number): Promise<Uint8Array | undefined> {
-    if (!this.store.list().some(f => f.cid === cid)) return undefined
-    if (index === MANIFEST_INDEX) return this.store.getManifest(cid)?.bytes
-    const key = `${cid}/${index}`
-    let p = this.ownChunks.get(key)
-    if (p === undefined) {
-      p = this.store.readChunk(cid, index).then(chunk => {
-        if (this.faultCorrupt > 0 && Math.random() < this.faultCorrupt) {
-          const bad = Uint8Array.from(chunk)
-          bad[0] ^= 0xff
-          return bad
-        }
-        return chunk
-      })
-      bounded(this.ownChunks, key, p, this.config.relayMemoryChunks)
-      p.catch(() => { if (this.ownChunks.get(key) === p) this.ownChunks.delete(key) })
-    }
-    return await p
-  }
-
-  /**
-   * One range of a relayed request, wherever it comes from: our store (we
-   * are the holder), our cache, or (a supernode) upstream through us. A leaf
-   * relays nothing for others; its own requests go up unchanged (the
-   * downloader verifies every chunk anyway).
-   */
+  /** One range of an in-band request (ours: requester undefined), through the path relay. */
   async fetchRange (r: { target: string, cid: string, index: number, offset: number, length: number }, requester: string | undefined, signal?: AbortSignal): Promise<{ total: number, data: Uint8Array }> {
-    const local = requester === undefined
-    const slice = (whole: Uint8Array): { total: number, data: Uint8Array } => {
-      if (r.offset > whole.byteLength) throw new InvalidOptionError(`offset ${r.offset} past the end (${whole.byteLength})`)
-      return { total: whole.byteLength, data: whole.subarray(r.offset, Math.min(whole.byteLength, r.offset + r.length)) }
-    }
-    const own = await this.fromStore(r.cid, r.index)
-    if (own !== undefined) {
-      const out = slice(own)
-      if (!local) this.inc('bytesServedOrigin', r.index === MANIFEST_INDEX ? 0 : out.data.byteLength)
-      return out
-    }
-    if (r.target === this.self) throw new NotFoundError('not shared here')
-    if (this.role !== 'super') {
-      if (!local) throw new NotFoundError('a leaf does not relay')
-      return await this.upstream(r.target, r.cid, r.index, r.offset, r.length, signal)
-    }
-    const { data, from } = await this.relayWhole(r.target, r.cid, r.index, requester ?? this.self, signal)
-    const out = slice(data)
-    if (!local && r.index !== MANIFEST_INDEX) this.inc(from === 'cache' ? 'bytesServedCache' : 'bytesRelayed', out.data.byteLength)
-    return out
+    return await this.relay.fetchRange(r, requester, signal)
   }
 
   private onRelayRequest (link: Link, r: RelayRequest): void {
@@ -947,13 +788,17 @@ export class SupernodeService {
     const want = this.role === 'super' ? Want.PEER : Want.LEAF
     const have = this.role === 'super' ? this.linksOf('peer').length : this.linksOf('super').length
     const target = this.role === 'super' ? this.config.minPeers : this.config.leafSupernodes
-    const deficit = target - have - this.dialing.size
-    if (deficit <= 0) return
-    const mine = new Set(this.interests)
+    const mine = new Set(this.interestSet())
     const overlap = (h: HostEntry): number => h.interests.filter(i => mine.has(i)).length
+    let deficit = target - have - this.dialing.size
+    // Winny's clustering: beyond its minimum, a supernode adds links (up to maxPeers) to supernodes whose interests overlap its own
+    const clustering = deficit <= 0 && want === Want.PEER && mine.size > 0 && have + this.dialing.size < this.config.maxPeers
+    if (clustering) deficit = 1
+    if (deficit <= 0) return
     const candidates = this.freshSupers()
       .filter(h => !this.links.has(h.entry.peerId) && !this.dialing.has(h.entry.peerId) && (h.failedAt === undefined || now - h.failedAt > this.config.retryMs))
       .filter(h => want === Want.PEER || h.leaves < h.maxLeaves)
+      .filter(h => !clustering || overlap(h) > 0)
       // a leaf goes where there is most room; a supernode prefers peers whose leaves share its interests (Winny's clustering)
       .sort((a, b) => want === Want.LEAF
         ? ((b.maxLeaves - b.leaves) - (a.maxLeaves - a.leaves)) || (b.score - a.score)
@@ -975,7 +820,7 @@ export class SupernodeService {
       }).finally(() => { this.dialing.delete(c.entry.peerId) })
     }
     // nothing better known: ask the bootstrap peers (a refusal still lists supernodes)
-    if (candidates.length === 0 && have === 0) {
+    if (candidates.length === 0 && have === 0 && !clustering) {
       for (const b of this.bootstrap) {
         if (b.busy || now < b.nextAt) continue
         let addr: Multiaddr
