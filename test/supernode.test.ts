@@ -199,3 +199,19 @@ test('supernode: 3 capable nodes become supernodes and 9 weak ones leaves; hot f
     assert.equal(r.code, 0)
   })
 })
+
+test('supernode,dht: a get no supernode path can serve falls back to the DHT providers', { timeout: 120_000 }, async (t) => {
+  const dir = await workdir(t)
+  const holder = await startDaemon(t, { args: ['--mode', 'dht'], env: ENV })
+  const bridge = await startDaemon(t, { args: ['--mode', 'supernode,dht', '--role', 'super', '--bootstrap', holder.addrs[0]], env: ENV })
+  const file = join(dir, 'only-in-the-dht.bin')
+  await markedFile(file, 'DHT', 300_000)
+  const shared = await holder.cli(['share', file])
+  assert.equal(shared.code, 0, shared.stderr)
+  const r = await until('get through the DHT', 60_000, async () => {
+    const g = await bridge.cli(['get', shared.json.cid, '-o', join(dir, `copy-${Date.now()}.bin`), '--timeout-ms', '20000'], { timeoutMs: 30_000 })
+    return g.code === 0 ? g : undefined
+  })
+  assert.deepEqual(r.json.sources, [holder.peerId], 'fetched directly from the DHT provider')
+  assert.equal(await sha256File(r.json.path), await sha256File(file))
+})

@@ -2,7 +2,7 @@ import { mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
-  ContentStore, DEFAULTS, InvalidOptionError, InvalidPathError, SearchFailedError, Stats, TRANSFER_PROTOCOL,
+  ContentStore, DEFAULTS, DownloadFailedError, InvalidOptionError, NotFoundError, InvalidPathError, SearchFailedError, Stats, TRANSFER_PROTOCOL,
   createLogger, createNode, loadOrCreateIdentity, parseCid, transfer
 } from '@sedai/core'
 import { startApiServer } from './api-server.ts'
@@ -143,18 +143,25 @@ export class Daemon implements DaemonApi {
     const cid = parseCid(req.cid)
     const deadline = AbortSignal.any([signal, AbortSignal.timeout(req.timeoutMs ?? DEFAULTS.getTimeoutMs)])
     // the supernode generation transfers in-band by default: the path caches
-    const inBand = req.inBand === true || ((req.from === undefined || req.from.length === 0) && this.modes.some(m => m.inBandDefault === true))
-    if (inBand) {
+    const byDefault = req.inBand !== true && (req.from === undefined || req.from.length === 0) && this.modes.some(m => m.inBandDefault === true)
+    if (req.inBand === true || byDefault) {
       const relay = this.modes.find(m => m.inBandDefault === true) ?? this.modes.find(m => m.getInBand !== undefined)
       if (relay?.getInBand === undefined) throw new InvalidOptionError('--in-band needs a flooding or supernode mode (sedai daemon --mode flood)')
-      const result = await (relay.getInBand as NonNullable<Mode['getInBand']>)(cid.toString(), {
-        signal: deadline,
-        onProgress,
-        resolveDest: async (manifest: Manifest) => await this.resolveDest(req.out, manifest)
-      })
-      if (result.fetched > 0) this.sharesChanged()
-      const { name: _name, ...rest } = result
-      return rest
+      try {
+        const result = await relay.getInBand(cid.toString(), {
+          signal: deadline,
+          onProgress,
+          resolveDest: async (manifest: Manifest) => await this.resolveDest(req.out, manifest)
+        })
+        if (result.fetched > 0) this.sharesChanged()
+        const { name: _name, ...rest } = result
+        return rest
+      } catch (err: any) {
+        // a daemon that also runs a mode with direct sources (e.g. supernode,dht) tries those next
+        const others = this.modes.some(m => m !== relay && m.findProviders !== undefined)
+        if (!byDefault || !others || deadline.aborted || !(err instanceof NotFoundError || err instanceof DownloadFailedError)) throw err
+        this.log.info({ cid: cid.toString(), err: err.message }, 'in-band get failed; trying direct sources')
+      }
     }
     let sources: Source[]
     try {

@@ -97,8 +97,11 @@ export class SupernodeMode implements Mode {
     const failures: string[] = []
     const tried = new Set<string>()
     // the responders we know first; when they all fail (gone, lying), a fresh query for the CID finds others
+    let searched = false
     for (let round = 0; round < 2; round++) {
+      if (round === 1 && searched && tried.size === 0) break // a query just now found no one: asking again will not either
       if (round === 1 || targets().length === 0) {
+        searched = true
         await this.search(cid, { timeoutMs: this.config.findProvidersTimeoutMs, signal: opts.signal }).catch(err => {
           if (opts.signal.aborted) throw err
           failures.push(`search: ${err.message}`)
