@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises'
 import { DEFAULTS as CORE, HashMismatchError, InvalidMessageError, chunkCount, chunkHash, chunkLength, parseCid, sameBytes, sha256, verifyManifest } from '@sedai/core'
-import { MANIFEST_INDEX, RELAY_RANGE_BYTES, RELAY_WINDOW } from './protocol/constants.ts'
+import { MANIFEST_INDEX, RANGE_WINDOW, RELAY_RANGE_BYTES, RELAY_WINDOW } from './protocol/constants.ts'
 import type { ContentStore, DownloadProgress, DownloadResult, Manifest } from '@sedai/core'
 
 /** Fetches one range from the responder along the overlay path (FloodService.relayFetch). */
@@ -39,15 +39,18 @@ export async function downloadInBand (init: InBandInit): Promise<DownloadResult>
     const out = new Uint8Array(first.total)
     if (first.data.byteLength > first.total) throw new InvalidMessageError('range longer than the whole')
     out.set(first.data, 0)
-    let offset = first.data.byteLength
-    while (offset < first.total) {
-      const next = await init.fetch(index, offset, Math.min(RELAY_RANGE_BYTES, first.total - offset), signal)
-      if (next.total !== first.total || next.data.byteLength === 0 || offset + next.data.byteLength > first.total) {
-        throw new InvalidMessageError('inconsistent ranges from the responder')
+    // the other ranges RANGE_WINDOW at a time: one at a time, each hop's round trip would bound the throughput
+    const offsets: number[] = []
+    for (let offset = first.data.byteLength; offset < first.total; offset += RELAY_RANGE_BYTES) offsets.push(offset)
+    await Promise.all(Array.from({ length: Math.min(RANGE_WINDOW, offsets.length) }, async () => {
+      while (offsets.length > 0) {
+        const offset = offsets.shift() as number
+        const length = Math.min(RELAY_RANGE_BYTES, first.total - offset)
+        const next = await init.fetch(index, offset, length, signal)
+        if (next.total !== first.total || next.data.byteLength !== length) throw new InvalidMessageError('inconsistent ranges from the responder')
+        out.set(next.data, offset)
       }
-      out.set(next.data, offset)
-      offset += next.data.byteLength
-    }
+    }))
     return out
   }
 

@@ -102,7 +102,12 @@ export class SupernodeMode implements Mode {
       if (round === 1 && searched && tried.size === 0) break // a query just now found no one: asking again will not either
       if (round === 1 || targets().length === 0) {
         searched = true
-        await this.search(cid, { timeoutMs: this.config.findProvidersTimeoutMs, signal: opts.signal }).catch(err => {
+        await svc.search(cid, {
+          timeoutMs: this.config.findProvidersTimeoutMs,
+          afterFirstHitMs: this.config.findProvidersGraceMs,
+          signal: opts.signal,
+          onHit: (hit) => { if (hit.cid === cid) this.remember(hit) }
+        }).catch(err => {
           if (opts.signal.aborted) throw err
           failures.push(`search: ${err.message}`)
         })

@@ -5,94 +5,23 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
-import { streamPair } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
-import { ContentStore, FramedStream, Stats, silentLogger } from '@sedai/core'
+import { FramedStream } from '@sedai/core'
 import { ByeCode, MessageType, downloadInBand, encodeQuery } from '@sedai/flooding-peer'
-import { ChunkCache } from '../src/cache/cache.ts'
-import { resolveConfig } from '../src/config.ts'
 import { LinkRefusedError } from '../src/errors.ts'
-import { SupernodeService } from '../src/protocol/supernode.ts'
 import { MAX_FRAME_BYTES, SUPERNODE_PROTOCOL } from '../src/protocol/constants.ts'
 import { Want, decodeMessage } from '../src/protocol/messages.ts'
-import type { SupernodeComponents } from '../src/protocol/supernode.ts'
+import { MemoryLab, MemoryNet, fakePeerId } from './helpers/memory-net.ts'
+import type { MemoryNode, MemoryNodeOptions } from './helpers/memory-net.ts'
 import type { SupernodeConfig } from '../src/config.ts'
-import type { Connection, PeerId, Stream, StreamHandler } from '@libp2p/interface'
-import type { Multiaddr } from '@multiformats/multiaddr'
 import type { TestContext } from 'node:test'
 
-const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
-function fakePeerId (): PeerId {
-  const id = '12D3KooW' + Array.from(randomBytes(44), b => B58[b % 58]).join('')
-  return { toString: () => id } as unknown as PeerId
-}
-
-function targetId (target: PeerId | Multiaddr | Multiaddr[]): string {
-  const t = Array.isArray(target) ? target[0] : target
-  const s = t.toString()
-  return /\/p2p\/([^/]+)$/.exec(s)?.[1] ?? s
-}
-
-/** Peers that dial each other by /p2p/ address or peer id; handlers kept per (peer, protocol); each stream is a streamPair. */
-class MemoryNet {
-  readonly handlers = new Map<string, StreamHandler>()
-  readonly peers = new Map<string, PeerId>()
-
-  /** A stream from `from` to `to`'s handler of `protocol` (the remote sees `from` as its remote peer). */
-  async open (from: PeerId, to: string, protocol: string): Promise<Stream> {
-    const handler = this.handlers.get(`${to} ${protocol}`)
-    if (handler === undefined) throw new Error(`protocol ${protocol} not supported by ${to}`)
-    const [local, far] = await streamPair({ protocol })
-    void handler(far, { remotePeer: from } as unknown as Connection)
-    return local
-  }
-
-  components (peerId: PeerId, port: number): SupernodeComponents {
-    const self = peerId.toString()
-    this.peers.set(self, peerId)
-    return {
-      peerId,
-      handle: async (protocol, h) => { this.handlers.set(`${self} ${protocol}`, h) },
-      unhandle: async (protocol) => { this.handlers.delete(`${self} ${protocol}`) },
-      getMultiaddrs: () => [multiaddr(`/ip4/127.0.0.1/tcp/${port}/p2p/${self}`)],
-      getPeers: () => [],
-      dial: async (target) => {
-        const remoteId = targetId(target)
-        const remote = this.peers.get(remoteId)
-        if (remote === undefined) throw new Error(`no peer ${remoteId}`)
-        return {
-          remotePeer: remote,
-          newStream: async (protocol: string) => await this.open(peerId, remoteId, protocol)
-        } as unknown as Connection
-      },
-      dialProtocol: async (target, protocols) => {
-        const protocol = Array.isArray(protocols) ? protocols[0] : protocols
-        return await this.open(peerId, targetId(target), protocol)
-      }
-    }
-  }
-}
-
-interface Node {
-  svc: SupernodeService
-  stats: Stats
-  store: ContentStore
-  cache: ChunkCache
-  peerId: string
-  addr: string
-}
-
-interface NodeOptions {
-  role: 'super' | 'leaf'
-  bootstrap?: Node[]
-  config?: Partial<SupernodeConfig>
-  faultCorrupt?: number
-}
+type Node = MemoryNode
+type NodeOptions = MemoryNodeOptions
 
 const FAST: Partial<SupernodeConfig> = {
   maintainIntervalMs: 50,
@@ -106,42 +35,9 @@ const FAST: Partial<SupernodeConfig> = {
 
 /** A temp root, an in-memory net and a factory of started nodes; everything stopped and removed after the test. */
 async function lab (t: TestContext): Promise<{ root: string, net: MemoryNet, node: (o: NodeOptions) => Promise<Node> }> {
-  const root = await mkdtemp(join(tmpdir(), 'sedai-supernode-unit-'))
-  const net = new MemoryNet()
-  const nodes: Node[] = []
-  t.after(async () => {
-    await Promise.allSettled(nodes.map(async n => { await n.svc.stop() }))
-    await Promise.allSettled(nodes.map(async n => { await n.cache.close() }))
-    await Promise.allSettled(nodes.map(async n => { await n.store.stop() }))
-    await rm(root, { recursive: true, force: true })
-  })
-  let port = 4000
-  const node = async (o: NodeOptions): Promise<Node> => {
-    const i = nodes.length
-    const peerId = fakePeerId()
-    const p = port++
-    const store = new ContentStore({ repo: join(root, `n${i}`, 'repo'), chunkSize: 16 * 1024, logger: silentLogger() })
-    await store.start()
-    const cache = await ChunkCache.open({ dir: join(root, `n${i}`, 'cache') })
-    const stats = new Stats()
-    const svc = new SupernodeService(net.components(peerId, p), {
-      config: resolveConfig({ ...FAST, ...o.config }),
-      stats,
-      logger: silentLogger(),
-      store,
-      cache,
-      role: o.role,
-      interests: [],
-      bootstrap: (o.bootstrap ?? []).map(b => b.addr),
-      uploadRate: 0,
-      faultCorrupt: o.faultCorrupt ?? 0
-    })
-    const n: Node = { svc, stats, store, cache, peerId: peerId.toString(), addr: `/ip4/127.0.0.1/tcp/${p}/p2p/${peerId.toString()}` }
-    nodes.push(n)
-    await svc.start()
-    return n
-  }
-  return { root, net, node }
+  const l = await MemoryLab.create({ defaults: FAST, prefix: 'sedai-supernode-unit-' })
+  t.after(async () => { await l.close() })
+  return { root: l.root, net: l.net, node: async (o) => await l.node(o) }
 }
 
 async function until (check: () => boolean, ms = 5000): Promise<void> {

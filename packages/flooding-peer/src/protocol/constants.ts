@@ -43,5 +43,7 @@ export const RELAY_RANGE_BYTES = 32 * 1024
 export const MANIFEST_INDEX = 0xffff_ffff
 /** A relayed request unanswered for this long fails (ms). */
 export const RELAY_TIMEOUT_MS = 30_000
-/** Relayed ranges one in-band download keeps in flight (one per chunk being fetched). */
+/** Chunks one in-band download fetches at once ... */
 export const RELAY_WINDOW = 4
+/** ... and ranges of each chunk in flight (4 x 8 x 32 KiB = 1 MiB in flight). */
+export const RANGE_WINDOW = 8

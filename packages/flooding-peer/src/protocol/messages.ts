@@ -72,9 +72,15 @@ function fail (message: string): never {
 
 /** Grows as it is written; one copy at the end. Exported for the supernode codec, which extends this protocol. */
 export class Writer {
-  private buf = new Uint8Array(256)
-  private view = new DataView(this.buf.buffer)
+  private buf: Uint8Array
+  private view: DataView
   length = 0
+
+  /** `size`: the expected length, so a large message (a RELAY_REPLY's 32 KiB) is not regrown and copied on the way */
+  constructor (size = 256) {
+    this.buf = new Uint8Array(size)
+    this.view = new DataView(this.buf.buffer)
+  }
 
   private room (n: number): void {
     if (this.length + n <= this.buf.byteLength) return
@@ -89,7 +95,8 @@ export class Writer {
   u32 (n: number): this { this.room(4); this.view.setUint32(this.length, n); this.length += 4; return this }
   u64 (n: number): this { this.room(8); this.view.setBigUint64(this.length, BigInt(n)); this.length += 8; return this }
   bytes (b: Uint8Array): this { this.room(b.byteLength); this.buf.set(b, this.length); this.length += b.byteLength; return this }
-  done (): Uint8Array { return this.buf.slice(0, this.length) }
+  /** the bytes written: the buffer itself when it was sized exactly, else a copy of the written part */
+  done (): Uint8Array { return this.length === this.buf.byteLength ? this.buf : this.buf.slice(0, this.length) }
 }
 
 /** Reads fields with bounds checks; every shortfall is an InvalidMessageError naming the field. */
@@ -246,7 +253,7 @@ export function encodeRelayRequest (r: Omit<RelayRequest, 'type'>): Uint8Array {
 
 export function encodeRelayReply (r: Omit<RelayReply, 'type'>): Uint8Array {
   checkId(r.id)
-  const w = new Writer().u8(MessageType.RELAY_REPLY).bytes(r.id).u8(r.status).u32(r.total)
+  const w = new Writer(22 + (r.data?.byteLength ?? MAX_ERROR_BYTES)).u8(MessageType.RELAY_REPLY).bytes(r.id).u8(r.status).u32(r.total)
   if (r.status === RelayStatus.OK) {
     const data = r.data ?? new Uint8Array(0)
     if (data.byteLength > RELAY_RANGE_BYTES) fail(`RELAY_REPLY of ${data.byteLength} bytes`)

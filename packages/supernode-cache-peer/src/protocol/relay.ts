@@ -23,10 +23,12 @@ export interface PathRelayInit {
   faultCorrupt: number
   role: () => RoleName
   request: RangeRequest
+  /** the link (peer id) a request toward `target` leaves by, if any */
+  nextHop: (target: string) => string | undefined
 }
 
 /** A chunk held in memory while its ranges are relayed; `fetchedFor` = the requester whose request fetched it upstream. */
-interface Held { fetchedFor?: string, servedTo: Set<string>, data: Promise<Uint8Array> }
+interface Held { fetchedFor?: string, via?: string, servedTo: Set<string>, data: Promise<Uint8Array> }
 
 
 
@@ -45,6 +47,7 @@ export class PathRelay {
   private readonly faultCorrupt: number
   private readonly role: () => RoleName
   private readonly request: RangeRequest
+  private readonly nextHop: (target: string) => string | undefined
   /** verified chunks being relayed: the ranges of one chunk arrive one after another */
   private readonly recent = new Map<string, Held>()
   /** our own shared chunks being served in ranges */
@@ -63,6 +66,7 @@ export class PathRelay {
     this.faultCorrupt = init.faultCorrupt
     this.role = init.role
     this.request = init.request
+    this.nextHop = init.nextHop
   }
 
   private inc (key: string, n = 1): void {
@@ -138,8 +142,12 @@ export class PathRelay {
   private async relayWhole (target: string, cid: string, index: number, requester: string, signal?: AbortSignal): Promise<{ data: Uint8Array, from: 'cache' | 'upstream' }> {
     const key = `${cid}/${index === MANIFEST_INDEX ? 'm' : index}`
     let held = this.recent.get(key)
+    // a chunk of a file this node does not cache is relayed for the request that fetched it only (caching off means off)
+    if (held?.fetchedFor !== undefined && held.fetchedFor !== requester && !this.caches(cid)) held = undefined
+    // paths learnt from different hits can point at each other; the request that comes back is refused, not awaited
+    if (held?.via !== undefined && held.via === requester) throw new NotFoundError('relay loop: the request came back')
     if (held === undefined) {
-      const entry: Held = { fetchedFor: requester, servedTo: new Set(), data: Promise.resolve(new Uint8Array(0)) }
+      const entry: Held = { fetchedFor: requester, via: this.nextHop(target), servedTo: new Set(), data: Promise.resolve(new Uint8Array(0)) }
       entry.data = (async () => {
         if (index === MANIFEST_INDEX) {
           const bytes = await this.cache.getManifest(cid)

@@ -152,7 +152,8 @@ export class SupernodeService {
       cache: init.cache,
       faultCorrupt: init.faultCorrupt,
       role: () => this.role,
-      request: async (target, cid, index, offset, length, signal) => await this.upstream(target, cid, index, offset, length, signal)
+      request: async (target, cid, index, offset, length, signal) => await this.upstream(target, cid, index, offset, length, signal),
+      nextHop: (target) => this.toward.get(target)
     })
   }
 
