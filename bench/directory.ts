@@ -17,9 +17,13 @@
  *   node bench/directory.ts            (the npm run bench wiring runs this too)
  *   BENCH_DIR_FILES=200000 BENCH_DIR_SECONDS=5 node bench/directory.ts
  */
+import { fork } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { once } from 'node:events'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
 import { DatabaseSync } from 'node:sqlite'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -37,6 +41,11 @@ const PEERS = Number(process.env.BENCH_DIR_PEERS ?? 50)
 const SEARCHERS = Number(process.env.BENCH_DIR_SEARCHERS ?? 16)
 const DEPTH = Number(process.env.BENCH_DIR_DEPTH ?? 2)
 const SECONDS = Number(process.env.BENCH_DIR_SECONDS ?? 15)
+/**
+ * Processes the searcher peers run in (each several libp2p nodes); 0 = in this
+ * process, where they compete with the benchmark's own work for the event loop.
+ */
+const SEARCH_PROCS = Number(process.env.BENCH_DIR_SEARCH_PROCS ?? 2)
 const REGISTER_BATCH = 1_000
 /** peers registering at once, one REGISTER in flight each: the server works through them one at a time anyway */
 const REGISTERING = 8
@@ -124,18 +133,16 @@ async function register (server: string, nodes: SedaiLibp2p[], lists: FileTuple[
   return performance.now() - started
 }
 
-interface SearchRun { perSecond: number, p50: number, p99: number, count: number, results: number, errors: number }
+interface SearchRun { perSecond: number, p50: number, p99: number, count: number, results: number, errors: number, elapsedMs: number, clientCpuMs: number }
+interface LoopResult { latencies: number[], results: number, errors: number, elapsedMs: number, cpuMs: number }
 
-/** Closed loop: every searcher keeps DEPTH searches in flight for SECONDS; latency measured at the client. */
-async function searchLoad (server: string, nodes: SedaiLibp2p[], queries: string[]): Promise<SearchRun> {
-  const sessions: DirectorySession[] = []
-  for (const n of nodes) sessions.push(await session(n, server))
+/** Closed loop on open sessions: every session keeps DEPTH searches in flight for SECONDS; latency measured at the client. */
+async function searchLoop (sessions: DirectorySession[], queries: string[], seed: number): Promise<LoopResult> {
   const latencies: number[] = []
   let results = 0
   let errors = 0
-  // warm up: each query once
-  for (const q of queries) await sessions[0].request({ type: 'SEARCH', q }, 30_000)
-  const rand = rng(7)
+  const rand = rng(seed)
+  const cpu = process.cpuUsage()
   const started = performance.now()
   const end = started + SECONDS * 1000
   await Promise.all(sessions.flatMap(s => Array.from({ length: DEPTH }, async () => {
@@ -154,11 +161,74 @@ async function searchLoad (server: string, nodes: SedaiLibp2p[], queries: string
       }
     }
   })))
-  const elapsed = performance.now() - started
-  for (const s of sessions) s.close()
-  latencies.sort((a, b) => a - b)
+  const used = process.cpuUsage(cpu)
+  return { latencies, results, errors, elapsedMs: performance.now() - started, cpuMs: (used.user + used.system) / 1000 }
+}
+
+async function openSessions (server: string, nodes: SedaiLibp2p[], queries: string[]): Promise<DirectorySession[]> {
+  const sessions: DirectorySession[] = []
+  for (const n of nodes) sessions.push(await session(n, server))
+  // warm up: each query once
+  for (const q of queries) await sessions[0].request({ type: 'SEARCH', q }, 30_000)
+  return sessions
+}
+
+function summarize (runs: LoopResult[]): SearchRun {
+  const latencies = runs.flatMap(r => r.latencies).sort((a, b) => a - b)
+  const elapsed = Math.max(...runs.map(r => r.elapsedMs))
   const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]
-  return { perSecond: latencies.length / (elapsed / 1000), p50: at(0.5), p99: at(0.99), count: latencies.length, results, errors }
+  const sum = (f: (r: LoopResult) => number): number => runs.reduce((n, r) => n + f(r), 0)
+  return { perSecond: latencies.length / (elapsed / 1000), p50: at(0.5), p99: at(0.99), count: latencies.length, results: sum(r => r.results), errors: sum(r => r.errors), elapsedMs: elapsed, clientCpuMs: sum(r => r.cpuMs) }
+}
+
+/** SEARCHERS peers, spread over SEARCH_PROCS child processes (or in this one), searching the server at once. */
+async function searchLoad (server: string, nodes: SedaiLibp2p[], queries: string[]): Promise<SearchRun> {
+  if (SEARCH_PROCS <= 0) {
+    const sessions = await openSessions(server, nodes, queries)
+    const run = await searchLoop(sessions, queries, 7)
+    for (const s of sessions) s.close()
+    return summarize([run])
+  }
+  const children = Array.from({ length: SEARCH_PROCS }, (_, i) => {
+    const peers = Math.floor(SEARCHERS / SEARCH_PROCS) + (i < SEARCHERS % SEARCH_PROCS ? 1 : 0)
+    const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, BENCH_DIR_CHILD: JSON.stringify({ server, peers, queries, seed: 7 + i }) } })
+    const done = once(child, 'message').then(async ([ready]) => {
+      if ((ready as any).ready !== true) throw new Error(`searcher process: ${JSON.stringify(ready)}`)
+      return child
+    })
+    return { child, done }
+  })
+  try {
+    const ready = await Promise.all(children.map(async c => await c.done))
+    // start together, once every child has its sessions open and warm
+    const results = ready.map(async c => (await once(c, 'message'))[0] as LoopResult)
+    for (const c of ready) c.send('go')
+    const runs = await Promise.all(results)
+    for (const r of runs) if (!Array.isArray(r.latencies)) throw new Error(`searcher process: ${JSON.stringify(r)}`)
+    return summarize(runs)
+  } finally {
+    for (const { child } of children) if (child.exitCode === null) child.kill()
+  }
+}
+
+/** A searcher process (forked by searchLoad): its own libp2p nodes, sessions and closed loop. */
+async function searcherChild (spec: { server: string, peers: number, queries: string[], seed: number }): Promise<void> {
+  const nodes: SedaiLibp2p[] = []
+  try {
+    for (let i = 0; i < spec.peers; i++) nodes.push(await peerNode())
+    const sessions = await openSessions(spec.server, nodes, spec.queries)
+    const go = new Promise(resolve => process.once('message', resolve))
+    process.send?.({ ready: true })
+    await go
+    const run = await searchLoop(sessions, spec.queries, spec.seed)
+    for (const s of sessions) s.close()
+    await new Promise(resolve => process.send?.(run, resolve))
+  } catch (err: any) {
+    process.send?.({ error: err.message })
+  } finally {
+    await Promise.all(nodes.map(async n => { await n.stop() }))
+    process.disconnect()
+  }
 }
 
 /** In-process, on the server's database: our rank-ordered read against FTS5's BM25 `ORDER BY rank`. */
@@ -182,6 +252,19 @@ function inProcess (dbPath: string, query: string): { rowidOrder: number, bm25: 
   }
 }
 
+/** CPU time (user + system, ms) a process has used so far. */
+async function cpuMs (pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises')
+  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ')
+  // fields 14 and 15 (utime, stime), in clock ticks of 10 ms
+  return (Number(stat[11]) + Number(stat[12])) * 10
+}
+
+/** Where the CPU went during a search run, in cores busy. */
+function cpuShare (run: SearchRun, serverCpuMs: number): string {
+  return `server ${(serverCpuMs / run.elapsedMs).toFixed(2)} cores, searchers ${(run.clientCpuMs / run.elapsedMs).toFixed(2)} cores`
+}
+
 async function rssMiB (pid: number): Promise<number> {
   const { readFile } = await import('node:fs/promises')
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
@@ -201,36 +284,54 @@ async function main (): Promise<void> {
     SEDAI_DIRECTORY_MAX_FILES_PER_PEER: String(FILES),
     // long enough that no bench peer expires while idle between phases
     SEDAI_DIRECTORY_HEARTBEAT_MS: '60000',
-    SEDAI_DIRECTORY_GRACE_MS: '600000'
+    SEDAI_DIRECTORY_GRACE_MS: '600000',
+    // BENCH_DIR_PROF=<dir>: CPU profiles of the server daemons (node --cpu-prof)
+    ...(process.env.BENCH_DIR_PROF !== undefined ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_DIR_PROF}` } : {})
   }
   const daemons: TestDaemon[] = []
   const nodes: SedaiLibp2p[] = []
   try {
     const server = await startDaemon(undefined, { repo: process.env.BENCH_DIR_REPO, args: ['--mode', 'directory-server'], env: { ...env, SEDAI_DIRECTORY_CACHE: '0' } })
     daemons.push(server)
-    for (let i = 0; i < Math.max(PEERS, SEARCHERS); i++) nodes.push(await peerNode())
+    for (let i = 0; i < (SEARCH_PROCS > 0 ? PEERS : Math.max(PEERS, SEARCHERS)); i++) nodes.push(await peerNode())
 
     const regMs = await register(server.addrs[0], nodes.slice(0, PEERS), lists)
     rows.push(['REGISTER throughput', `${Math.round(entries / (regMs / 1000)).toLocaleString('en')} entries/s (${(regMs / 1000).toFixed(1)} s, batches of ${REGISTER_BATCH}, ${PEERS} peers, ${REGISTERING} at a time${retries > 0 ? `, ${retries} resent after a lost session` : ''})`])
     const stats = (await server.cli(['stats'])).json['directory-server']
     if (stats.filesIndexed !== FILES || stats.entries !== entries) throw new Error(`index has ${stats.filesIndexed} files / ${stats.entries} entries`)
+    // searches are measured on the settled index: the server merges its FTS5
+    // segments in the background once the writes stop (mergeQuietMs)
+    const settling = performance.now()
+    let segments = stats.indexSegments as number
+    while (segments > 1 && performance.now() - settling < 300_000) {
+      await sleep(500)
+      segments = (await server.cli(['stats'])).json['directory-server'].indexSegments
+    }
+    rows.push(['index merged', `${stats.indexSegments} FTS5 segments after the load, ${segments} after ${((performance.now() - settling) / 1000).toFixed(1)} s of background merging`])
 
     // a mix: one common word (~100k matches), two (AND), Japanese bigram words and
     // substrings, a rare word, and a miss
     const queries = ['love', 'music', '音楽', 'ライブ', 'love music', 'night 東京', '楽入', 'dream city', RARE[4], RARE[3], 'nomatchatall']
     const searchers = nodes.slice(0, SEARCHERS)
+    const where = SEARCH_PROCS > 0 ? `in ${SEARCH_PROCS} processes` : 'in-process'
+    const cpu0 = await cpuMs(server.process.pid as number)
     const cold = await searchLoad(server.addrs[0], searchers, queries)
-    rows.push([`search, cache off (${SEARCHERS} peers x ${DEPTH} in flight, ${SECONDS} s)`, `${Math.round(cold.perSecond).toLocaleString('en')} searches/s, p50 ${cold.p50.toFixed(2)} ms, p99 ${cold.p99.toFixed(2)} ms (${cold.count.toLocaleString('en')} searches, ${(cold.results / cold.count).toFixed(0)} hits each on average, ${cold.errors} errors)`])
+    const coldCpu = await cpuMs(server.process.pid as number) - cpu0
+    rows.push([`search, cache off (${SEARCHERS} peers ${where} x ${DEPTH} in flight, ${SECONDS} s)`, `${Math.round(cold.perSecond).toLocaleString('en')} searches/s, p50 ${cold.p50.toFixed(2)} ms, p99 ${cold.p99.toFixed(2)} ms (${cold.count.toLocaleString('en')} searches, ${(cold.results / cold.count).toFixed(0)} hits each on average, ${cold.errors} errors)`])
     const serverRss = await rssMiB(server.process.pid as number)
-    const latency = (await server.cli(['stats'])).json['directory-server'].searchLatencyMs
-    rows.push(['  server-side latency', `p50 ${latency.p50} ms, p99 ${latency.p99} ms (decode to reply, last ${latency.samples} searches)`])
+    const coldStats = (await server.cli(['stats'])).json['directory-server']
+    const latency = coldStats.searchLatencyMs
+    rows.push(['  server-side latency', `p50 ${latency.p50} ms, p99 ${latency.p99} ms (decode to reply, last ${latency.samples} searches); ${(coldStats.replies / coldStats.replyWrites).toFixed(2)} replies per write; ${cpuShare(cold, coldCpu)}`])
     await server.stop()
 
     // the same index, with the search cache on (the default)
     const cached = await startDaemon(undefined, { repo: server.repo, args: ['--mode', 'directory-server'], env })
     daemons.push(cached)
+    const cpu1 = await cpuMs(cached.process.pid as number)
     const warm = await searchLoad(cached.addrs[0], searchers, queries)
-    rows.push([`search, cache on (${SEARCHERS} x ${DEPTH}, ${SECONDS} s)`, `${Math.round(warm.perSecond).toLocaleString('en')} searches/s, p50 ${warm.p50.toFixed(2)} ms, p99 ${warm.p99.toFixed(2)} ms`])
+    const warmCpu = await cpuMs(cached.process.pid as number) - cpu1
+    const warmStats = (await cached.cli(['stats'])).json['directory-server']
+    rows.push([`search, cache on (${SEARCHERS} x ${DEPTH}, ${SECONDS} s)`, `${Math.round(warm.perSecond).toLocaleString('en')} searches/s, p50 ${warm.p50.toFixed(2)} ms, p99 ${warm.p99.toFixed(2)} ms (${warm.errors} errors; ${(warmStats.replies / warmStats.replyWrites).toFixed(2)} replies per write; ${cpuShare(warm, warmCpu)})`])
     await cached.stop()
 
     const dbPath = join(server.repo, DIRECTORY_DB)
@@ -254,4 +355,5 @@ async function main (): Promise<void> {
   for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`)
 }
 
-await main()
+if (process.env.BENCH_DIR_CHILD !== undefined) await searcherChild(JSON.parse(process.env.BENCH_DIR_CHILD))
+else await main()

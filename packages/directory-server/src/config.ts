@@ -64,10 +64,27 @@ export const DIRECTORY_DEFAULTS = {
   controlBurst: 200,
   /** A throttled peer's stream is not read for up to this long per refused message (ms): the flood stalls, the others are served. */
   maxThrottleMs: 1_000,
+  /**
+   * A session's requests are answered back to back (their replies sent in one
+   * write) for at most this long (ms) before the server gives the event loop a
+   * turn: other sessions, and libp2p's pings, wait at most this plus one request.
+   */
+  sessionTurnMs: 1,
   /** Directory streams a connection may open at once. */
   maxStreamsPerConnection: 4,
   /** Search latencies kept for the p50/p99 in `sedai stats`. */
   latencyWindow: 10_000,
+  /**
+   * FTS5 segment merging (see DirectoryIndex.maintain): every `mergeIntervalMs`
+   * the server merges in steps of `mergePages` pages for at most
+   * `mergeBudgetMs` (a step is not interrupted: a few ms to tens of ms), so
+   * searches keep flowing. Once no write came for `mergeQuietMs` the index is
+   * merged into one segment, where an AND search runs several times faster.
+   */
+  mergeIntervalMs: 200,
+  mergeBudgetMs: 20,
+  mergePages: 16,
+  mergeQuietMs: 2_000,
   /** Repeated identical searches are answered from a cache until the index changes; entries kept. 0 = off. env SEDAI_DIRECTORY_CACHE */
   searchCacheEntries: 1_000
 }

@@ -70,6 +70,32 @@ export function encodeRaw (json: string): Uint8Array {
   return encoder.encode(json)
 }
 
+const PEERS_OPEN = encoder.encode(',"peers":{')
+const COMMA = encoder.encode(',')
+const CLOSE = encoder.encode('}}')
+
+/**
+ * A SEARCH reply (status OK) from its parts already in UTF-8: `hits`, the JSON
+ * list of hit tuples, and `peers`, the `"key":{...}` entries of its peer table.
+ * The server keeps both encoded (hits with a cached search, an entry per
+ * provider), so a reply is copied together instead of stringified and encoded.
+ */
+export function encodeSearchReply (id: number, hits: Uint8Array, peers: Uint8Array[]): Uint8Array {
+  const head = encoder.encode(`{"id":${id},"status":0,"hits":`)
+  let length = head.byteLength + hits.byteLength + PEERS_OPEN.byteLength + Math.max(0, peers.length - 1) + CLOSE.byteLength
+  for (const p of peers) length += p.byteLength
+  const out = new Uint8Array(length)
+  let at = 0
+  for (const part of [head, hits, PEERS_OPEN]) { out.set(part, at); at += part.byteLength }
+  for (const [i, p] of peers.entries()) {
+    if (i > 0) { out.set(COMMA, at); at += COMMA.byteLength }
+    out.set(p, at)
+    at += p.byteLength
+  }
+  out.set(CLOSE, at)
+  return out
+}
+
 function parse (bytes: Uint8Array): Record<string, unknown> {
   let value: unknown
   try {

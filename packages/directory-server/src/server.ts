@@ -17,7 +17,8 @@ import { FrameTooLargeError, FramedStream, InvalidMessageError, SedaiError, pars
 import { DIRECTORY_PROTOCOL } from './constants.ts'
 import { PeerLimitError, RefusedError } from './errors.ts'
 import { DirectoryIndex } from './index-db.ts'
-import { QUERY_TYPES, Status, decodeRequest, encodeMessage, encodeRaw, peekId } from './messages.ts'
+import { Outbox } from './outbox.ts'
+import { QUERY_TYPES, Status, decodeRequest, encodeMessage, encodeRaw, encodeSearchReply, peekId } from './messages.ts'
 import { matchExpression } from './terms.ts'
 import type { DirectoryConfig } from './config.ts'
 import type { PeerRecord } from './index-db.ts'
@@ -100,7 +101,7 @@ export interface DirectoryServerInit {
   logger: Logger
 }
 
-interface CachedSearch { generation: number, hits: string, peers: number[] }
+interface CachedSearch { generation: number, hits: Uint8Array, peers: number[] }
 
 export class DirectoryServer {
   private readonly node: SedaiLibp2p<any>
@@ -112,7 +113,7 @@ export class DirectoryServer {
   private readonly states = new Map<string, PeerState>()
   private readonly latencies: Latencies
   private readonly cache = new Map<string, CachedSearch>()
-  private readonly peerJson = new Map<number, { addrs: string[], live: boolean, json: string }>()
+  private readonly peerJson = new Map<number, { addrs: string[], live: boolean, json: Uint8Array }>()
   private sweeper?: NodeJS.Timeout
   private maintenance?: NodeJS.Timeout
   private readonly streams = new Set<FramedStream>()
@@ -131,7 +132,10 @@ export class DirectoryServer {
     rateLimited: 0,
     invalidMessages: 0,
     refused: 0,
-    expiredPeers: 0
+    expiredPeers: 0,
+    /** replies sent, and the writes that carried them (several replies share one when requests are pipelined) */
+    replies: 0,
+    replyWrites: 0
   }
 
   constructor (init: DirectoryServerInit) {
@@ -157,7 +161,7 @@ export class DirectoryServer {
     const sweepMs = Math.max(50, Math.min(1_000, Math.floor(this.config.graceMs / 8)))
     this.sweeper = setInterval(() => { this.sweep() }, sweepMs)
     this.sweeper.unref()
-    this.maintenance = setInterval(() => { this.maintain() }, 1_000)
+    this.maintenance = setInterval(() => { this.maintain() }, this.config.mergeIntervalMs)
     this.maintenance.unref()
     this.log.info({ db: this.dbPath, peers: index.peerCount, files: index.files, heartbeatMs: this.config.heartbeatMs, graceMs: this.config.graceMs }, 'directory index open')
   }
@@ -208,6 +212,11 @@ export class DirectoryServer {
     state.lastSeen = Date.now()
     this.liveChanged(peerId)
     this.log.debug({ peer: peerId }, 'session opened')
+    // replies go out once per turn of the event loop, several in one write when
+    // the peer has several requests in flight
+    const outbox = new Outbox(framed, err => { framed.abort(err) }, frames => { this.counts.replies += frames; this.counts.replyWrites++ })
+    // time spent answering this session since it last gave the event loop a turn
+    let busyMs = 0
     try {
       while (!this.stopped) {
         let bytes: Uint8Array | undefined
@@ -219,7 +228,9 @@ export class DirectoryServer {
             this.counts.invalidMessages++
             if (err instanceof FrameTooLargeError) this.counts.refused++
             this.log.info({ peer: peerId, err: err.message }, 'refused a frame; closing the session')
-            await framed.write(encodeMessage({ id: 0, status: Status.ERROR, error: err.message })).catch(() => {})
+            outbox.push(encodeMessage({ id: 0, status: Status.ERROR, error: err.message }))
+            outbox.flush()
+            await outbox.ready()
             await framed.close()
             return
           }
@@ -229,13 +240,24 @@ export class DirectoryServer {
         state.lastSeen = Date.now()
         const started = performance.now()
         const { reply, type, throttleMs } = await this.handle(state, connection, bytes)
-        await framed.write(reply)
-        if (type === 'SEARCH') this.latencies.add(performance.now() - started)
-        if (throttleMs > 0) await sleep(throttleMs)
-        // back to the event loop before this session's next request (which may be
-        // buffered already): other sessions, and libp2p's pings, get their turn
-        else await new Promise(resolve => setImmediate(resolve))
+        outbox.push(reply)
+        const took = performance.now() - started
+        if (type === 'SEARCH') this.latencies.add(took)
+        busyMs += took
+        if (throttleMs > 0) {
+          outbox.flush()
+          await sleep(throttleMs)
+          busyMs = 0
+        } else if (busyMs >= this.config.sessionTurnMs) {
+          // back to the event loop before this session's next request (which may be
+          // buffered already): other sessions, and libp2p's pings, get their turn
+          await new Promise(resolve => setImmediate(resolve))
+          busyMs = 0
+        }
+        // the peer does not read its replies: stop reading its requests
+        await outbox.ready()
       }
+      outbox.flush()
       await framed.close()
     } finally {
       this.streams.delete(framed)
@@ -412,14 +434,14 @@ export class DirectoryServer {
       this.cache.set(key, result)
     } else {
       const rows = this.db.search(match, max)
-      result = { generation: this.db.generation, hits: JSON.stringify(rows.hits), peers: rows.peers }
+      result = { generation: this.db.generation, hits: encodeRaw(JSON.stringify(rows.hits)), peers: rows.peers }
       if (this.config.searchCacheEntries > 0) {
         this.cache.delete(key)
         this.cache.set(key, result)
         if (this.cache.size > this.config.searchCacheEntries) this.cache.delete(this.cache.keys().next().value as string)
       }
     }
-    return encodeRaw(`{"id":${req.id},"status":0,"hits":${result.hits},"peers":{${result.peers.map(row => this.peerEntry(row)).join(',')}}}`)
+    return encodeSearchReply(req.id, result.hits, result.peers.map(row => this.peerEntry(row)))
   }
 
   /** `sedai search` on the server's own daemon: the index read directly. */
@@ -435,13 +457,13 @@ export class DirectoryServer {
   }
 
   /** `"row":{"peerId":...,"addrs":[...],"live":bool}`, cached until the peer's addresses or liveness change. */
-  private peerEntry (row: number): string {
+  private peerEntry (row: number): Uint8Array {
     const peer = this.db.peerByRow(row)
-    if (peer === undefined) return `"${row}":{"peerId":"","addrs":[],"live":false}`
+    if (peer === undefined) return encodeRaw(`"${row}":{"peerId":"","addrs":[],"live":false}`)
     const live = (this.states.get(peer.peerId)?.sessions ?? 0) > 0
     const cached = this.peerJson.get(row)
     if (cached !== undefined && cached.addrs === peer.addrs && cached.live === live) return cached.json
-    const json = `"${row}":${JSON.stringify({ peerId: peer.peerId, addrs: peer.addrs, live })}`
+    const json = encodeRaw(`"${row}":${JSON.stringify({ peerId: peer.peerId, addrs: peer.addrs, live })}`)
     this.peerJson.set(row, { addrs: peer.addrs, live, json })
     return json
   }
@@ -505,9 +527,14 @@ export class DirectoryServer {
     }
   }
 
+  /** Merges FTS5 segments for at most `mergeBudgetMs` per tick. */
   private maintain (): void {
     try {
-      this.index?.maintain()
+      const until = performance.now() + this.config.mergeBudgetMs
+      const opts = { pages: this.config.mergePages, quietMs: this.config.mergeQuietMs }
+      while (performance.now() < until) {
+        if (this.index?.maintain(opts) !== true) break
+      }
     } catch (err: any) {
       this.log.warn({ err: err.message }, 'index maintenance failed')
     }
@@ -522,6 +549,7 @@ export class DirectoryServer {
       peersKnown: db?.peerCount ?? 0,
       filesIndexed: db?.files ?? 0,
       entries: db?.shares ?? 0,
+      indexSegments: db?.segments() ?? 0,
       searchesServed: this.counts.searches,
       searchLatencyMs: this.latencies.summary() ?? null,
       ...this.counts,

@@ -2,6 +2,7 @@ import { FramedStream, TimeoutError } from '@sedai/core'
 import { DIRECTORY_PROTOCOL } from './constants.ts'
 import { DirectoryUnavailableError } from './errors.ts'
 import { decodeReply, encodeMessage } from './messages.ts'
+import { Outbox } from './outbox.ts'
 import type { Reply, Request } from './messages.ts'
 import type { Connection, Stream } from '@libp2p/interface'
 
@@ -29,6 +30,8 @@ export interface SessionInit {
 export class DirectorySession {
   readonly connection: Connection
   private readonly framed: FramedStream
+  /** requests made in the same turn of the event loop go out in one write */
+  private readonly outbox: Outbox
   private readonly pending = new Map<number, Pending>()
   private nextId = 1
   private ended?: Error
@@ -40,6 +43,7 @@ export class DirectorySession {
     // the session itself has no idle deadline: heartbeats and request timeouts watch it
     this.framed = new FramedStream(stream, { maxFrameBytes: init.maxReplyFrameBytes, idleTimeoutMs: init.idleTimeoutMs })
     this.closed = new Promise(resolve => { this.resolveClosed = resolve })
+    this.outbox = new Outbox(this.framed, err => { this.abort(err) })
     void this.readLoop()
   }
 
@@ -108,7 +112,9 @@ export class DirectorySession {
     }
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      await this.framed.write(encodeMessage({ ...body, id }))
+      await this.outbox.ready()
+      if (this.ended !== undefined) throw this.ended
+      this.outbox.push(encodeMessage({ ...body, id }))
       return await reply
     } catch (err) {
       const p = this.pending.get(id)
@@ -125,11 +131,14 @@ export class DirectorySession {
 
   /** Sends raw bytes as one frame (tests use this to send what a well-behaved peer never would). */
   async sendRaw (bytes: Uint8Array): Promise<void> {
-    await this.framed.write(bytes)
+    this.outbox.push(bytes)
+    this.outbox.flush()
+    await this.outbox.ready()
   }
 
   close (): void {
     this.end(new DirectoryUnavailableError('session closed'))
+    this.outbox.flush()
     this.framed.close().catch(() => {})
   }
 

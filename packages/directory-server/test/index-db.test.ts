@@ -97,3 +97,26 @@ test('the index persists: a reopened database answers as before, digests include
   assert.deepEqual(again.peer('peerA')?.addrs, ['/ip4/10.0.0.1/tcp/1/p2p/peerA'])
   assert.equal(again.files, 1)
 })
+
+test('maintenance merges the FTS5 segments into one once writes are quiet; results unchanged', async (t) => {
+  const { index } = await open(t)
+  const peers = Array.from({ length: 6 }, (_, i) => index.upsertPeer(`peer${i}`, []))
+  // each REGISTER is a transaction, and each leaves a segment
+  for (let i = 0; i < 60; i++) {
+    index.register(peers[i % 6], [[CID(i), `${i % 2 === 0 ? 'love' : 'hate'} ${i % 3 === 0 ? 'music' : 'noise'} ${i}.mp3`, i]], { maxFilesPerPeer: 100 })
+  }
+  for (let i = 0; i < 20; i++) index.register(peers[(i + 1) % 6], [[CID(i), `${i % 2 === 0 ? 'love' : 'hate'} ${i % 3 === 0 ? 'music' : 'noise'} ${i}.mp3`, i]], { maxFilesPerPeer: 100 })
+  const before = ['love', 'love music', 'hate noise', 'music'].map(q => names(index, q))
+  const segments = index.segments()
+  assert.ok(segments > 1, `${segments} segments after the writes`)
+  // writes not yet quiet: merges by level only (FTS5's automerge policy), at least one step
+  assert.equal(index.maintain({ pages: 4, quietMs: 60_000 }), true)
+  // quiet: merged into one, a bounded step at a time
+  let steps = 0
+  while (index.maintain({ pages: 4, quietMs: 0 })) steps++
+  assert.ok(steps < 1_000)
+  assert.equal(index.segments(), 1)
+  assert.equal(index.maintain({ quietMs: 0 }), false, 'nothing more to do until the next write')
+  assert.deepEqual(['love', 'love music', 'hate noise', 'music'].map(q => names(index, q)), before)
+  assert.deepEqual(before[1].slice(0, 2), ['love music 0.mp3', 'love music 6.mp3'], 'two providers first, then by age')
+})

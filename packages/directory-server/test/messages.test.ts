@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 import { hitsFromReply } from '../src/client.ts'
-import { decodeReply, decodeRequest, encodeMessage, peekId } from '../src/messages.ts'
+import { decodeReply, decodeRequest, encodeMessage, encodeSearchReply, peekId } from '../src/messages.ts'
 
 const LIMITS = { maxFilesPerRegister: 3, maxUnregister: 3, maxAddrs: 2 }
 const golden = JSON.parse(readFileSync(new URL('./fixtures/directory-messages.json', import.meta.url), 'utf8')) as Array<{ name: string, request: boolean, text: string }>
@@ -15,6 +15,18 @@ test('golden messages decode and re-encode to the same bytes', () => {
     const clean = JSON.parse(JSON.stringify(decoded))
     assert.deepEqual(encodeMessage(clean), bytes(g.text), g.name)
   }
+})
+
+test('a SEARCH reply assembled from encoded parts is the golden one, byte for byte', () => {
+  const golden1 = golden.find(g => g.name === 'SEARCH reply')!.text
+  const reply = JSON.parse(golden1)
+  const entries = Object.entries(reply.peers).map(([k, v]) => bytes(`${JSON.stringify(k)}:${JSON.stringify(v)}`))
+  assert.deepEqual(encodeSearchReply(reply.id, bytes(JSON.stringify(reply.hits)), entries), bytes(golden1))
+  // several providers, and none
+  const two = { id: 7, status: 0, hits: [['c', 'n', 1, 2, [1, 2]]], peers: { 1: { peerId: 'a', addrs: [], live: true }, 2: { peerId: 'b', addrs: ['/x'], live: false } } }
+  const parts = Object.entries(two.peers).map(([k, v]) => bytes(`${JSON.stringify(k)}:${JSON.stringify(v)}`))
+  assert.deepEqual(encodeSearchReply(7, bytes(JSON.stringify(two.hits)), parts), encodeMessage(two))
+  assert.deepEqual(encodeSearchReply(8, bytes('[]'), []), encodeMessage({ id: 8, status: 0, hits: [], peers: {} }))
 })
 
 test('a SEARCH reply resolves providers from its peer table', () => {

@@ -20,7 +20,10 @@ import type { TestContext } from 'node:test'
 const CIDS = ['bafyreigcl5inhxt2nwplzdhm3uapnwt3gdnw2buvnzajmnbihofqvsv6te', 'bafyreibq75ygjhapeb4vdzef7sji23fhyuzme4jsarruhvdg57eu25k7my']
 
 /** A DirectoryServer on a stand-in node whose `handle` gives us the stream handler. */
-async function server (t: TestContext, repo: string, overrides: Record<string, number> = {}): Promise<{ server: DirectoryServer, connect: (peer: PeerId) => Promise<DirectorySession> }> {
+/** Counts the writes (`send` calls) each side of a session stream makes. */
+interface Writes { peer: number, server: number }
+
+async function server (t: TestContext, repo: string, overrides: Record<string, number> = {}): Promise<{ server: DirectoryServer, connect: (peer: PeerId, writes?: Writes) => Promise<DirectorySession> }> {
   let handler: StreamHandler | undefined
   const node = { handle: async (_p: string, h: StreamHandler) => { handler = h }, unhandle: async () => {} }
   const config = directoryConfig({ heartbeatMs: 200, graceMs: 600, ...overrides }, {})
@@ -29,8 +32,16 @@ async function server (t: TestContext, repo: string, overrides: Record<string, n
   t.after(async () => { await s.stop() })
   return {
     server: s,
-    connect: async (peer) => {
+    connect: async (peer, writes) => {
       const [local, remote] = await streamPair({ protocol: DIRECTORY_PROTOCOL })
+      if (writes !== undefined) {
+        const count = (stream: typeof local, side: keyof Writes): void => {
+          const send = stream.send.bind(stream)
+          stream.send = (data) => { writes[side]++; return send(data) }
+        }
+        count(local, 'peer')
+        count(remote, 'server')
+      }
       const conn = { remotePeer: peer } as unknown as Connection
       void (handler as StreamHandler)(remote, conn)
       const session = new DirectorySession(conn, local, { maxReplyFrameBytes: 1 << 22, idleTimeoutMs: 10_000 })
@@ -93,6 +104,35 @@ test('refusals: another peer id, another peer\'s address, bad entries, too many 
   assert.equal(over.status, Status.ERROR)
   assert.match(over.error as string, /at most 2 files/)
   assert.equal(s.stats().filesIndexed, 1)
+})
+
+test('pipelined requests: each answered under its own id, several per write both ways', async (t) => {
+  const { server: s, connect } = await server(t, await repo(t))
+  const writes: Writes = { peer: 0, server: 0 }
+  const sa = await connect(await newPeer(), writes)
+  const files: FileTuple[] = [[CIDS[0], 'alpha one.txt', 1], [CIDS[1], 'beta two.txt', 2]]
+  assert.equal((await sa.request({ type: 'REGISTER', files }, 2_000)).added, 2)
+  writes.peer = 0
+  writes.server = 0
+  const queries = Array.from({ length: 20 }, (_, i) => i % 3 === 0 ? 'alpha' : i % 3 === 1 ? 'beta' : 'nothing')
+  const replies = await Promise.all(queries.map(async q => await sa.request({ type: 'SEARCH', q }, 2_000)))
+  const expected: Record<string, string[]> = { alpha: ['alpha one.txt'], beta: ['beta two.txt'], nothing: [] }
+  for (const [i, r] of replies.entries()) {
+    assert.equal(r.status, Status.OK)
+    assert.deepEqual(hitsFromReply(r).map(h => h.name), expected[queries[i]], `reply ${i} answers its own query`)
+  }
+  // requests made in one turn go out together, replies answered in one turn too
+  assert.ok(writes.peer < queries.length / 2, `${writes.peer} writes carried ${queries.length} requests`)
+  assert.ok(writes.server < queries.length / 2, `${writes.server} writes carried ${queries.length} replies`)
+  const stats = s.stats()
+  assert.ok((stats.replies as number) > (stats.replyWrites as number))
+})
+
+test('hundreds of requests in flight on one session are all answered', async (t) => {
+  const { connect } = await server(t, await repo(t), { queryRate: 0 })
+  const sa = await connect(await newPeer())
+  const replies = await Promise.all(Array.from({ length: 300 }, async (_, i) => await sa.request({ type: 'SEARCH', q: `w${i}` }, 5_000)))
+  assert.ok(replies.every(r => r.status === Status.OK))
 })
 
 test('a flood is rate-limited and its stream throttled', async (t) => {
