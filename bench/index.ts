@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
-const BENCHES = ['transfer', 'directory', 'flood', 'dht', 'supernode']
+const BENCHES = ['transfer', 'directory', 'flood', 'dht', 'supernode', 'clustering']
 const wanted = process.argv.slice(2)
 const selected = wanted.length > 0 ? wanted : BENCHES
 let failed = 0

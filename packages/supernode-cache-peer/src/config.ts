@@ -44,7 +44,7 @@ export const DEFAULTS = Object.freeze({
   minRoleMs: 5_000,
   /** The election runs this often (ms). */
   electionIntervalMs: 1_000,
-  /** The bandwidth probe is repeated this often (ms); the best recent result counts. */
+  /** The bandwidth probe is repeated at most this far apart (ms; first after 2 s, then doubling); the best result counts. */
   probeIntervalMs: 10 * 60_000,
 
   // ---- hierarchy ----

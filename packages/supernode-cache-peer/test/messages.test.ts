@@ -19,7 +19,7 @@ const status: Status = {
   maxLeaves: 48,
   entry: { peerId: peer, addrs: ['/ip4/127.0.0.1/tcp/4001'] },
   interests: ['音楽', 'jazz'],
-  supers: [{ entry: { peerId: peer, addrs: ['/ip4/10.0.0.2/tcp/4001'] }, score: 0.6, leaves: 1, maxLeaves: 38 }]
+  supers: [{ entry: { peerId: peer, addrs: ['/ip4/10.0.0.2/tcp/4001'] }, score: 0.6, leaves: 1, maxLeaves: 38, interests: ['jazz'] }]
 }
 
 test('golden bytes: HELLO, WELCOME, STATUS and INDEX encode to their fixtures and decode back', () => {

@@ -13,9 +13,9 @@ import type { HitFile, Message as FloodMessage, PeerEntry } from '@sedai/floodin
  *   STATUS  [18][status]                 sent on every link now and then (keepalive, load and host discovery)
  *   INDEX   [19][reset u8][n u16] n x file     a leaf's shares (n <= 128 per message; reset = first of a new list)
  *
- *   status = [role u8][score u16][leaves u16][max leaves u16][entry]
- *            [k u8] k x ([len u8][interest UTF-8])                     (k <= 16, len <= 32)
- *            [m u8] m x ([entry][score u16][leaves u16][max leaves u16])    (m <= 16)
+ *   status = [role u8][score u16][leaves u16][max leaves u16][entry][interests]
+ *            [m u8] m x ([entry][score u16][leaves u16][max leaves u16][interests])    (m <= 16)
+ *   interests = [k u8] k x ([len u8][interest UTF-8])             (k <= 16, len <= 32)
  *   entry, file: as in /sedai/flood/1.0.0
  *
  * The score is the capacity score in thousandths (0..1000).
@@ -41,8 +41,8 @@ export const Welcome = { OK: 0, FULL: 1, NOT_SUPER: 2, WRONG_ROLE: 3 } as const
 export type Welcome = typeof Welcome[keyof typeof Welcome]
 export const WELCOME_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Welcome).map(([k, v]) => [v, k]))
 
-/** A supernode as others see it. */
-export interface SuperEntry { entry: PeerEntry, score: number, leaves: number, maxLeaves: number }
+/** A supernode as others see it; its interests travel with it, so clustering can pick peers it is not linked to yet. */
+export interface SuperEntry { entry: PeerEntry, score: number, leaves: number, maxLeaves: number, interests: string[] }
 
 export interface Status {
   role: Role
@@ -89,23 +89,40 @@ function readScore (r: Reader): number {
 
 function writeStatus (w: Writer, s: Status): void {
   if (ROLE_NAMES[s.role] === undefined) fail(`unknown role ${s.role}`)
-  if (s.interests.length > MAX_INTERESTS) fail(`${s.interests.length} interests (at most ${MAX_INTERESTS})`)
   if (s.supers.length > MAX_STATUS_SUPERS) fail(`${s.supers.length} supernode entries (at most ${MAX_STATUS_SUPERS})`)
   w.u8(s.role)
   writeScore(w, s.score)
   w.u16(u16(s.leaves, 'leaves')).u16(u16(s.maxLeaves, 'max leaves'))
   writeEntry(w, s.entry)
-  w.u8(s.interests.length)
-  for (const i of s.interests) {
-    const b = utf8(i, MAX_INTEREST_BYTES, 'interest', 1)
-    w.u8(b.byteLength).bytes(b)
-  }
+  writeInterests(w, s.interests)
   w.u8(s.supers.length)
   for (const e of s.supers) {
     writeEntry(w, e.entry)
     writeScore(w, e.score)
     w.u16(u16(e.leaves, 'leaves')).u16(u16(e.maxLeaves, 'max leaves'))
+    writeInterests(w, e.interests)
   }
+}
+
+function writeInterests (w: Writer, interests: string[]): void {
+  if (interests.length > MAX_INTERESTS) fail(`${interests.length} interests (at most ${MAX_INTERESTS})`)
+  w.u8(interests.length)
+  for (const i of interests) {
+    const b = utf8(i, MAX_INTEREST_BYTES, 'interest', 1)
+    w.u8(b.byteLength).bytes(b)
+  }
+}
+
+function readInterests (r: Reader): string[] {
+  const k = r.u8('interest count')
+  if (k > MAX_INTERESTS) fail(`${k} interests (at most ${MAX_INTERESTS})`)
+  const interests: string[] = []
+  for (let i = 0; i < k; i++) {
+    const len = r.u8('interest length')
+    if (len < 1 || len > MAX_INTEREST_BYTES) fail(`interest of ${len} bytes`)
+    interests.push(r.text(len, 'interest'))
+  }
+  return interests
 }
 
 function readStatus (r: Reader): Status {
@@ -115,21 +132,16 @@ function readStatus (r: Reader): Status {
   const leaves = r.u16('leaves')
   const maxLeaves = r.u16('max leaves')
   const entry = readEntry(r, 'status entry')
-  const k = r.u8('interest count')
-  if (k > MAX_INTERESTS) fail(`${k} interests (at most ${MAX_INTERESTS})`)
-  const interests: string[] = []
-  for (let i = 0; i < k; i++) {
-    const len = r.u8('interest length')
-    if (len < 1 || len > MAX_INTEREST_BYTES) fail(`interest of ${len} bytes`)
-    interests.push(r.text(len, 'interest'))
-  }
+  const interests = readInterests(r)
   const m = r.u8('supernode count')
   if (m > MAX_STATUS_SUPERS) fail(`${m} supernode entries (at most ${MAX_STATUS_SUPERS})`)
   const supers: SuperEntry[] = []
   for (let i = 0; i < m; i++) {
     const e = readEntry(r, 'supernode entry')
     const s = readScore(r)
-    supers.push({ entry: e, score: s, leaves: r.u16('leaves'), maxLeaves: r.u16('max leaves') })
+    const leaves = r.u16('leaves')
+    const maxLeaves = r.u16('max leaves')
+    supers.push({ entry: e, score: s, leaves, maxLeaves, interests: readInterests(r) })
   }
   return { role: role as Role, score, leaves, maxLeaves, entry, interests, supers }
 }

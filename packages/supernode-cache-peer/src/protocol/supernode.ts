@@ -74,7 +74,8 @@ interface Link {
   refused?: string
 }
 
-interface HostEntry extends SuperEntry { interests: string[], seenAt: number, failedAt?: number }
+/** A supernode we know of; `direct` = from its own STATUS, not from another's list. */
+interface HostEntry extends SuperEntry { seenAt: number, direct: boolean, failedAt?: number }
 
 function stripPeer (addr: string): string {
   return addr.replace(/\/p2p\/[^/]+$/, '')
@@ -119,6 +120,8 @@ export class SupernodeService {
   private bandwidth?: number
   private probing = false
   private probedAt = -Infinity
+  /** the next probe is due this long after the last (doubling from 2 s up to probeIntervalMs) */
+  private probeEveryMs = 2_000
   private lastElection = ''
   private timer?: NodeJS.Timeout
   private started = false
@@ -218,7 +221,7 @@ export class SupernodeService {
 
   /** Measures upload bandwidth against a connected peer (any: the daemon dials its bootstrap peers). */
   private probe (): void {
-    if (this.probing || performance.now() - this.probedAt < (this.bandwidth === undefined ? 2_000 : this.config.probeIntervalMs)) return
+    if (this.probing || performance.now() - this.probedAt < this.probeEveryMs) return
     const peers = this.components.getPeers()
     if (peers.length === 0) return
     const peer = peers[Math.floor(Math.random() * peers.length)]
@@ -226,6 +229,8 @@ export class SupernodeService {
     this.probedAt = performance.now()
     measureUpload(this.components, peer, this.limiter).then(bps => {
       this.bandwidth = Math.max(bps, this.bandwidth ?? 0)
+      // soon again, then less and less often: a probe taken while the host was busy starting must not stick
+      this.probeEveryMs = Math.min(this.probeEveryMs * 2, this.config.probeIntervalMs)
       this.inc('probes')
       this.log.info({ peer: peer.toString(), bytesPerSec: Math.round(bps), score: this.score() }, 'capacity measured')
     }, err => {
@@ -293,7 +298,7 @@ export class SupernodeService {
     const supers: SuperEntry[] = this.freshSupers()
       .sort((a, b) => (b.maxLeaves - b.leaves) - (a.maxLeaves - a.leaves))
       .slice(0, MAX_STATUS_SUPERS)
-      .map(h => ({ entry: h.entry, score: h.score, leaves: h.leaves, maxLeaves: h.maxLeaves }))
+      .map(h => ({ entry: h.entry, score: h.score, leaves: h.leaves, maxLeaves: h.maxLeaves, interests: h.interests }))
     return {
       role: this.role === 'super' ? Role.SUPER : Role.LEAF,
       score: this.score() ?? 0,
@@ -308,16 +313,16 @@ export class SupernodeService {
   /** What a status tells us: the sender (if a supernode) and the supernodes it lists. */
   private learn (s: Status, firstHand: boolean): void {
     const now = performance.now()
-    const put = (e: SuperEntry, interests: string[]): void => {
+    const put = (e: SuperEntry, direct: boolean): void => {
       if (e.entry.peerId === this.self) return
       const old = this.hosts.get(e.entry.peerId)
-      // second-hand news never refreshes what we heard first-hand more recently
-      if (!firstHand && old !== undefined && old.seenAt > now - this.config.keepaliveMs) return
-      setBounded(this.hosts, e.entry.peerId, { ...e, interests, seenAt: now, failedAt: old?.failedAt }, this.config.hostCacheSize)
+      // second-hand news never overrides what the supernode itself told us recently
+      if (!direct && old?.direct === true && old.seenAt > now - 3 * this.config.keepaliveMs) return
+      setBounded(this.hosts, e.entry.peerId, { ...e, seenAt: now, direct, failedAt: old?.failedAt }, this.config.hostCacheSize)
     }
-    if (s.role === Role.SUPER) put({ entry: s.entry, score: s.score, leaves: s.leaves, maxLeaves: s.maxLeaves }, s.interests)
+    if (s.role === Role.SUPER) put({ entry: s.entry, score: s.score, leaves: s.leaves, maxLeaves: s.maxLeaves, interests: s.interests }, firstHand)
     else if (firstHand) this.hosts.delete(s.entry.peerId)
-    for (const e of s.supers) put(e, [])
+    for (const e of s.supers) put(e, false)
   }
 
   // ---- links ---------------------------------------------------------------------
