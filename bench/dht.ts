@@ -3,20 +3,26 @@
  * size, printed next to log2(N), and the per-node provider-record
  * distribution for a workload of BENCH_DHT_KEYS keys.
  *
- * The N nodes run spread over BENCH_DHT_PROCS child processes (kad-dht nodes
- * share one event loop per process; 100 of them in one process saturate a
- * core), each a real libp2p node from @sedai/core's createNode with the DHT
- * mode's kad-dht service (dhtService: /sedai/kad/1.0.0, k = 20, alpha = 3)
- * on 127.0.0.1. Every node dials the first node and 3 random others, then
- * looks up its own id (the Kademlia join). Keys are keyword keys
- * (CIDv1 raw, sha2-256("kw:bench-i")), each provided by one node; lookups are
- * findProviders from a random other node, timed to the first provider.
+ * The N nodes run spread over child processes of BENCH_DHT_NODES_PER_PROC
+ * (16) nodes, at most BENCH_DHT_PROCS (16) (kad-dht nodes share one event
+ * loop per process; 100 of them in one process saturate a core and lookups
+ * take seconds), each a real libp2p node from @sedai/core's createNode with
+ * the DHT mode's kad-dht service (dhtService: /sedai/kad/1.0.0, k = 20,
+ * alpha = 3) on 127.0.0.1. Upkeep that is no part of a lookup is off (see
+ * quiet()): kad-dht's routing-table refresh, libp2p's connection monitor, the
+ * periodic self-lookup. Every node dials 3 random others, then looks up its
+ * own id once (the Kademlia join). Keys are keyword keys
+ * (CIDv1 raw, sha2-256("kw:bench-i")), each provided by one node
+ * (BENCH_DHT_PROVIDE_CONCURRENCY, 16, in flight over all processes); lookups
+ * are findProviders from a random other node, one at a time, timed to the
+ * first provider.
  *
  * Hops: the depth, in the chain of closer-peer replies, of the peer that
  * answered with the record (0 = the looking node already stored it, which is
  * common when k = 20 is close to N). Env: BENCH_DHT_SIZES (default
- * "16,64,256"), BENCH_DHT_PROCS (8), BENCH_DHT_KEYS (1000),
- * BENCH_DHT_LOOKUPS (100 per size), BENCH_DHT_LOOKUP_CONCURRENCY (4).
+ * "16,64,256"), BENCH_DHT_KEYS (500), BENCH_DHT_KEYS_AT (per-size cap, e.g.
+ * "256:300"), BENCH_DHT_LOOKUPS (100 per size), BENCH_DHT_LOOKUP_CONCURRENCY
+ * (1).
  */
 import { fork } from 'node:child_process'
 import { once } from 'node:events'
@@ -31,11 +37,23 @@ import type { KadDHTComponents, SingleKadDHT } from '@libp2p/kad-dht'
 import type { SedaiLibp2p } from '@sedai/core'
 
 const SIZES = (process.env.BENCH_DHT_SIZES ?? '16,64,256').split(',').map(Number)
-const PROCS = Number(process.env.BENCH_DHT_PROCS ?? 8)
-const KEYS = Number(process.env.BENCH_DHT_KEYS ?? 1000)
+const PROCS = Number(process.env.BENCH_DHT_PROCS ?? 16)
+/** Nodes per process: kad-dht nodes share one event loop per process, and a crowded loop adds its queueing to every RPC. */
+const NODES_PER_PROC = Number(process.env.BENCH_DHT_NODES_PER_PROC ?? 16)
+/** 500, not 1,000: each provide is ~50 RPCs at N = 256 and the 2-core machine does ~150 a second, so 1,000 keys alone took > 10 min there. */
+const KEYS = Number(process.env.BENCH_DHT_KEYS ?? 500)
 const LOOKUPS = Number(process.env.BENCH_DHT_LOOKUPS ?? 100)
-const LOOKUP_CONCURRENCY = Number(process.env.BENCH_DHT_LOOKUP_CONCURRENCY ?? 4)
-const PROVIDE_CONCURRENCY = 8
+/** 1: a lookup alone, so its latency is the DHT's and not the queue behind the other lookups. */
+const LOOKUP_CONCURRENCY = Number(process.env.BENCH_DHT_LOOKUP_CONCURRENCY ?? 1)
+/** Provides in flight over all processes (the CPU, not the network, is the limit on 2 cores). */
+/** Pause between the provides and the lookups (ms). */
+const SETTLE_MS = 3000
+/** Peers each node dials to join. */
+const JOIN_DIALS = 3
+/** Keys per size: BENCH_DHT_KEYS, capped per size by BENCH_DHT_KEYS_AT (e.g. "256:500"). */
+const KEYS_AT = new Map((process.env.BENCH_DHT_KEYS_AT ?? '').split(',').filter(x => x.includes(':')).map(x => x.split(':').map(Number) as [number, number]))
+const keysFor = (n: number): number => Math.min(KEYS, KEYS_AT.get(n) ?? KEYS)
+const PROVIDE_CONCURRENCY = Number(process.env.BENCH_DHT_PROVIDE_CONCURRENCY ?? 16)
 
 interface Lookup { found: boolean, firstProviderMs?: number, hops?: number, queried: number }
 
@@ -47,9 +65,33 @@ async function pool<T> (items: T[], n: number, fn: (item: T, i: number) => Promi
 }
 
 // ---------------------------------------------------------------- worker side
+/**
+ * Quiets a bench node's background work that is not part of a lookup, so the
+ * CPU goes to the measured operations (256 nodes on 2 cores otherwise spend it
+ * on upkeep): kad-dht's routing-table refresh (at start and every 5 min, one
+ * lookup per bucket, up to 7 per node; kad-dht has no option for it) and
+ * libp2p's connection monitor (a ping stream on every connection every 10 s,
+ * ~15,000 connection ends at N = 256; a ping that times out under load aborts
+ * the connection and forces a redial). Called before start. kad-dht's own
+ * self-lookup timer is pushed out by the config (BENCH_CONFIG); the join runs it
+ * once, explicitly.
+ */
+function quiet (node: SedaiLibp2p<{ dht: SingleKadDHT }>): void {
+  const dht = node.services.dht as any
+  dht.routingTableRefresh.refreshTable = () => {}
+  const monitor = (node as any).components.connectionMonitor
+  if (monitor !== undefined) monitor.start = () => {}
+}
+
+/** The daemon's kad-dht settings, except that no timer fires during a bench run. */
+const BENCH_CONFIG = { querySelfIntervalMs: 3600_000, initialQuerySelfIntervalMs: 3600_000 }
+/** Self-lookups run at once per process during the join. */
+const JOIN_CONCURRENCY = 2
+const JOIN_LOOKUP_TIMEOUT_MS = 30_000
+
 async function worker (): Promise<void> {
   const nodes: Array<{ node: SedaiLibp2p<{ dht: SingleKadDHT }>, components?: KadDHTComponents }> = []
-  const config = resolveConfig()
+  const config = resolveConfig(BENCH_CONFIG)
   const handlers: Record<string, (args: any) => Promise<unknown>> = {
     async start ({ count }: { count: number }) {
       for (let i = 0; i < count; i++) {
@@ -57,26 +99,36 @@ async function worker (): Promise<void> {
         entry.node = await createNode({
           privateKey: await generateKeyPair('Ed25519'),
           listen: ['/ip4/127.0.0.1/tcp/0'],
+          start: false,
           services: { dht: dhtService(config, (c) => { entry.components = c }) as any }
         }) as any
+        quiet(entry.node)
+        await entry.node.start()
         nodes.push(entry)
       }
       return nodes.map(n => n.node.getMultiaddrs()[0].toString())
     },
     async join ({ dials }: { dials: string[][] }) {
-      await pool(nodes, 8, async ({ node }, i) => {
-        for (const a of dials[i]) await node.dial(multiaddr(a), { signal: AbortSignal.timeout(10_000) }).catch(() => {})
+      await pool(nodes, 4, async ({ node }, i) => {
+        for (const a of dials[i]) await node.dial(multiaddr(a), { signal: AbortSignal.timeout(30_000) }).catch(() => {})
       })
-      await pool(nodes, 4, async ({ node }) => {
-        try {
-          for await (const _ of node.services.dht.getClosestPeers(node.peerId.toMultihash().bytes, { signal: AbortSignal.timeout(20_000) })) { /* drain */ }
-        } catch {}
+      return true
+    },
+    async lookupSelf () {
+      // the Kademlia join: one lookup of our own id, kad-dht's own self-query
+      // (other queries wait for its first run), with a longer deadline than its 5 s
+      await pool(nodes, JOIN_CONCURRENCY, async ({ node }) => {
+        const querySelf = (node.services.dht as any).querySelf
+        // kad-dht gives its first self-query no deadline (it waits for a first routing-table peer for ever): 30 s here
+        const timer = setTimeout(() => querySelf.controller?.abort(), JOIN_LOOKUP_TIMEOUT_MS)
+        await querySelf.querySelf().catch(() => {})
+        clearTimeout(timer)
       })
       return nodes.map(n => n.node.services.dht.routingTable.size)
     },
-    async provide ({ items }: { items: Array<[number, string]> }) {
+    async provide ({ items, concurrency }: { items: Array<[number, string]>, concurrency: number }) {
       let placed = 0
-      await pool(items, PROVIDE_CONCURRENCY, async ([i, key]) => {
+      await pool(items, concurrency, async ([i, key]) => {
         try {
           for await (const e of nodes[i].node.services.dht.provide(CID.parse(key), { signal: AbortSignal.timeout(60_000) })) {
             if (e.name === 'PEER_RESPONSE' && e.messageName === 'ADD_PROVIDER') placed++
@@ -86,7 +138,7 @@ async function worker (): Promise<void> {
       return placed
     },
     async records () {
-      return await Promise.all(nodes.map(async n => (await countProviderRecords(n.components as KadDHTComponents)).records))
+      return await Promise.all(nodes.map(async n => ({ records: (await countProviderRecords(n.components as KadDHTComponents)).records, rt: n.node.services.dht.routingTable.size })))
     },
     async lookup ({ node, key }: { node: number, key: string }): Promise<Lookup> {
       const n = nodes[node].node
@@ -136,7 +188,7 @@ const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(
 const fmt = (x: number | undefined, d = 1): string => x === undefined || Number.isNaN(x) ? '-' : x.toFixed(d)
 
 async function runSize (n: number): Promise<Record<string, string>> {
-  const procs = Math.max(1, Math.min(PROCS, Math.ceil(n / 8)))
+  const procs = Math.max(1, Math.min(PROCS, Math.ceil(n / NODES_PER_PROC)))
   const workers = Array.from({ length: procs }, () => new Worker())
   try {
     await Promise.all(workers.map(async w => { await once(w.child, 'message') }))
@@ -146,35 +198,42 @@ async function runSize (n: number): Promise<Record<string, string>> {
     const addrsPer = await Promise.all(workers.map(async (w, i) => await w.call<string[]>('start', { count: counts[i] })))
     const addrs: string[] = []
     for (let g = 0; g < n; g++) addrs.push(addrsPer[g % procs][Math.floor(g / procs)])
+    // every node dials 3 random others (a random 3-out graph is connected; no hub that all 255 dial), then looks itself up
     const dialsFor = (g: number): string[] => {
-      const out = g === 0 ? [] : [addrs[0]]
-      while (out.length < Math.min(4, n - 1)) {
+      const out: string[] = []
+      while (out.length < Math.min(JOIN_DIALS, n - 1)) {
         const r = Math.floor(Math.random() * n)
         if (r !== g && !out.includes(addrs[r])) out.push(addrs[r])
       }
       return out
     }
-    const tables = (await Promise.all(workers.map(async (w, wi) => await w.call<number[]>('join', {
+    await Promise.all(workers.map(async (w, wi) => await w.call('join', {
       dials: Array.from({ length: counts[wi] }, (_, li) => dialsFor(li * procs + wi))
-    })))).flat()
+    })))
+    const dialMs = Date.now() - t0
+    const tables = (await Promise.all(workers.map(async w => await w.call<number[]>('lookupSelf')))).flat()
     const joinMs = Date.now() - t0
-    progress(`N=${n}: ${procs} processes started and joined in ${(joinMs / 1000).toFixed(1)} s`)
+    progress(`N=${n}: ${procs} processes; nodes started and dialled in ${(dialMs / 1000).toFixed(1)} s, self-lookups done at ${(joinMs / 1000).toFixed(1)} s`)
 
-    // 1,000 keys, each provided by one node
-    const keys = Array.from({ length: KEYS }, (_, i) => keywordCid(`bench-${i}`).toString())
+    // KEYS keys (fewer at a size when BENCH_DHT_KEYS_AT says so), each provided by one node
+    const nKeys = keysFor(n)
+    const keys = Array.from({ length: nKeys }, (_, i) => keywordCid(`bench-${i}`).toString())
     const owner = (i: number): number => (i * 7919) % n
     const t1 = Date.now()
     const placed = await Promise.all(workers.map(async (w, wi) => await w.call<number>('provide', {
-      items: keys.map((k, i) => [owner(i), k] as [number, string]).filter(([g]) => g % procs === wi).map(([g, k]) => [Math.floor(g / procs), k])
+      items: keys.map((k, i) => [owner(i), k] as [number, string]).filter(([g]) => g % procs === wi).map(([g, k]) => [Math.floor(g / procs), k]),
+      concurrency: Math.max(1, Math.round(PROVIDE_CONCURRENCY / procs))
     })))
     const provideMs = Date.now() - t1
-    progress(`N=${n}: ${KEYS} keys provided in ${(provideMs / 1000).toFixed(1)} s`)
-    const records = (await Promise.all(workers.map(async w => await w.call<number[]>('records')))).flat()
+    progress(`N=${n}: ${nKeys} keys provided in ${(provideMs / 1000).toFixed(1)} s`)
+    const stored = (await Promise.all(workers.map(async w => await w.call<Array<{ records: number, rt: number }>>('records')))).flat()
+    const records = stored.map(x => x.records)
 
-    // lookups from random non-owners
+    // lookups from random non-owners, once the routing-table updates queued by the provides have run
+    await new Promise(resolve => setTimeout(resolve, SETTLE_MS))
     const results: Lookup[] = []
     await pool(Array.from({ length: LOOKUPS }, (_, i) => i), LOOKUP_CONCURRENCY, async () => {
-      const k = Math.floor(Math.random() * KEYS)
+      const k = Math.floor(Math.random() * nKeys)
       let g = Math.floor(Math.random() * n)
       if (g === owner(k)) g = (g + 1) % n
       results.push(await workers[g % procs].call<Lookup>('lookup', { node: Math.floor(g / procs), key: keys[k] }))
@@ -188,7 +247,9 @@ async function runSize (n: number): Promise<Record<string, string>> {
       N: String(n),
       procs: String(procs),
       'log2(N)': fmt(Math.log2(n)),
-      'rt mean': fmt(mean(tables)),
+      'rt join': fmt(mean(tables)),
+      'rt min': String(Math.min(...stored.map(x => x.rt))),
+      'rt mean': fmt(mean(stored.map(x => x.rt))),
       'found %': fmt(100 * found.length / results.length),
       'hops mean': fmt(mean(hops), 2),
       'hops p50': fmt(percentile(hops, 50), 0),
@@ -202,7 +263,8 @@ async function runSize (n: number): Promise<Record<string, string>> {
       'rec max': String(Math.max(...records)),
       'max/mean': fmt(Math.max(...records) / mean(records), 2),
       'rec min': String(Math.min(...records)),
-      'placed/key': fmt(placed.reduce((a, b) => a + b, 0) / KEYS),
+      'keys': String(nKeys),
+      'placed/key': fmt(placed.reduce((a, b) => a + b, 0) / nKeys),
       'join s': fmt(joinMs / 1000),
       'provide s': fmt(provideMs / 1000)
     }
@@ -212,7 +274,7 @@ async function runSize (n: number): Promise<Record<string, string>> {
 }
 
 async function main (): Promise<void> {
-  console.log(`DHT bench: sizes ${SIZES.join(', ')}; ${KEYS} keys; ${LOOKUPS} lookups per size (${LOOKUP_CONCURRENCY} at a time); up to ${PROCS} processes; k = 20, alpha = 3`)
+  console.log(`DHT bench: sizes ${SIZES.join(', ')}; ${SIZES.map(n => `${keysFor(n)} keys at N = ${n}`).join(', ')}; ${LOOKUPS} lookups per size (${LOOKUP_CONCURRENCY} at a time); ${NODES_PER_PROC} nodes per process, up to ${PROCS} processes; k = 20, alpha = 3`)
   const rows: Array<Record<string, string>> = []
   for (const n of SIZES) {
     const row = await runSize(n)
