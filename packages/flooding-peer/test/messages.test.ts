@@ -6,7 +6,7 @@ import { InvalidMessageError } from '@sedai/core'
 import {
   ByeCode, MessageType, RelayStatus, decodeMessage, encodeBye, encodePing, encodePong, encodeQuery, encodeQueryHit, encodeRelayReply, encodeRelayRequest, idHex
 } from '../src/protocol/messages.ts'
-import { MAX_HIT_FILES, MAX_PONG_ENTRIES, MAX_QUERY_BYTES } from '../src/protocol/constants.ts'
+import { MAX_HIT_FILES, MAX_PONG_ENTRIES, MAX_QUERY_BYTES, RELAY_RANGE_BYTES } from '../src/protocol/constants.ts'
 
 const golden = JSON.parse(readFileSync(new URL('./fixtures/flood-messages.json', import.meta.url), 'utf8')) as Record<string, string>
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
@@ -58,13 +58,13 @@ test('golden bytes: the in-band relay messages', () => {
   assert.deepEqual(decodeMessage(bytes(golden.relayReplyNotFound)), missing)
   // malformed
   const long = Uint8Array.from(bytes(golden.relayRequest))
-  long.set([0, 0, 0x80, 1], long.byteLength - 4)
-  assert.throws(() => decodeMessage(long), { code: 'ERR_INVALID_MESSAGE', message: /RELAY_REQUEST length 32769/ })
+  new DataView(long.buffer).setUint32(long.byteLength - 4, RELAY_RANGE_BYTES + 1)
+  assert.throws(() => decodeMessage(long), { code: 'ERR_INVALID_MESSAGE', message: new RegExp(`RELAY_REQUEST length ${RELAY_RANGE_BYTES + 1}`) })
   assert.throws(() => decodeMessage(Uint8Array.from([...bytes(golden.relayRequest), 0])), { code: 'ERR_INVALID_MESSAGE', message: /trailing/ })
   const badStatus = Uint8Array.from(bytes(golden.relayReply))
   badStatus[17] = 9
   assert.throws(() => decodeMessage(badStatus), { code: 'ERR_INVALID_MESSAGE', message: /unknown RELAY_REPLY status 9/ })
-  assert.throws(() => decodeMessage(Uint8Array.from([...bytes(golden.relayReply), ...new Uint8Array(32 * 1024)])), { code: 'ERR_INVALID_MESSAGE', message: /RELAY_REPLY of/ })
+  assert.throws(() => decodeMessage(Uint8Array.from([...bytes(golden.relayReply), ...new Uint8Array(RELAY_RANGE_BYTES)])), { code: 'ERR_INVALID_MESSAGE', message: /RELAY_REPLY of/ })
   assert.throws(() => encodeRelayRequest({ ...req, length: 0 }), { code: 'ERR_INVALID_MESSAGE' })
 })
 

@@ -135,7 +135,7 @@ export class PathRelay {
    * it, else fetched whole from upstream, verified against the manifest
    * (bytes that fail are neither cached nor passed on), and cached. Either
    * way it stays in memory while its ranges are asked (a chunk travels as
-   * ~32 ranges): one cache read or one upstream fetch per chunk, not per range.
+   * several ranges): one cache read or one upstream fetch per chunk, not per range.
    * `from` says where this requester's bytes come from: 'upstream' only for
    * the requester whose request made us fetch it.
    */
