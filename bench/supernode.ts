@@ -40,10 +40,9 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { seededRandom } from '@sedai/core'
 import { ApiClient } from '../packages/cli/src/api-client.ts'
-import { startDaemon } from '../test/helpers/testnet.ts'
+import { startDaemon, until } from '../test/helpers/testnet.ts'
 import { writeRandomFile } from '../test/helpers/files.ts'
 import type { TestDaemon } from '../test/helpers/testnet.ts'
 
@@ -83,18 +82,6 @@ function printTable (rows: string[][]): void {
   for (const r of rows) console.log(r.map((cell, c) => c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c])).join('  '))
 }
 
-async function until<T> (what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe()
-      if (v !== undefined) return v
-    } catch (err) { last = err }
-    await sleep(200)
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms${last !== undefined ? ` (${String(last)})` : ''}`)
-}
 
 async function supernodeInfo (d: TestDaemon): Promise<Record<string, any>> {
   return (await (await ApiClient.fromRepo(d.repo)).id() as any).supernode ?? {}

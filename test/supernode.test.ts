@@ -8,10 +8,9 @@ import assert from 'node:assert/strict'
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
 import { CACHE_DIR } from '@sedai/supernode-cache-peer'
-import { startDaemon } from './helpers/testnet.ts'
+import { startDaemon, until } from './helpers/testnet.ts'
 import { sha256File } from './helpers/files.ts'
 import type { TestDaemon } from './helpers/testnet.ts'
 import type { TestContext } from 'node:test'
@@ -28,18 +27,6 @@ async function workdir (t: TestContext): Promise<string> {
   return dir
 }
 
-async function until<T> (what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe()
-      if (v !== undefined) return v
-    } catch (err) { last = err }
-    await sleep(250)
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms${last !== undefined ? ` (${String(last)})` : ''}`)
-}
 
 async function info (d: TestDaemon): Promise<Record<string, any>> {
   const r = await d.cli(['id'])

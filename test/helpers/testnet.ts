@@ -124,3 +124,17 @@ export async function createTestnet (opts: { size: number, mode?: string, args?:
   const nodes = await Promise.all(Array.from({ length: opts.size }, async () => await startDaemon(t, { args })))
   return { nodes }
 }
+
+/** Polls `probe` until it returns a value (not undefined), or fails after `timeoutMs` naming `what` and the last error. */
+export async function until<T> (what: string, timeoutMs: number, probe: () => Promise<T | undefined>, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe()
+      if (v !== undefined) return v
+    } catch (err) { last = err }
+    await sleep(everyMs)
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms${last !== undefined ? ` (${String(last)})` : ''}`)
+}
