@@ -96,7 +96,9 @@ export const DEFAULTS = Object.freeze({
   cacheBytes: 1024 * 1024 * 1024,
   /** Eviction policy: 'lfu' (see cache/cache.ts for why) or 'lru'. */
   cachePolicy: 'lfu' as 'lfu' | 'lru',
-  /** Chunks held in memory for the ranges still to be relayed (a chunk travels as 32 ranges). */
+  /** Relayed requests of one neighbour worked on at once (a downloader keeps RELAY_WINDOW x RANGE_WINDOW = 32 in flight). */
+  maxRelayPerLink: 64,
+  /** Chunks held in memory for the ranges still to be relayed (a chunk travels as several ranges). */
   relayMemoryChunks: 16,
   /**
    * A relayed range unanswered for this long fails (ms). A supernode answers a range only once it

@@ -11,10 +11,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
 import { FramedStream } from '@sedai/core'
-import { ByeCode, MessageType, downloadInBand, encodeQuery } from '@sedai/flooding-peer'
+import { ByeCode, MessageType, RelayStatus, downloadInBand, encodeQuery, encodeRelayRequest } from '@sedai/flooding-peer'
 import { LinkRefusedError } from '../src/errors.ts'
 import { MAX_FRAME_BYTES, SUPERNODE_PROTOCOL } from '../src/protocol/constants.ts'
-import { Want, decodeMessage } from '../src/protocol/messages.ts'
+import { Role, SuperType, Want, decodeMessage, encodeHello } from '../src/protocol/messages.ts'
 import { MemoryLab, MemoryNet, fakePeerId } from './helpers/memory-net.ts'
 import type { MemoryNode, MemoryNodeOptions } from './helpers/memory-net.ts'
 import type { SupernodeConfig } from '../src/config.ts'
@@ -251,4 +251,29 @@ test('a QUERY before the handshake, or garbage, ends the link with BYE PROTOCOL_
   const { cid } = await shareRandom(root, holder, 'still-works.bin', 1000)
   await until(() => s.svc.snapshot().leafFiles === 1)
   assert.deepEqual((await asker.svc.search('still works', { timeoutMs: 200 })).map(h => h.cid), [cid])
+})
+
+test('a neighbour gets a bounded number of relayed requests worked on at once; the rest are refused busy', async (t) => {
+  const { root, net, node } = await lab(t)
+  const s = await node({ role: 'super', config: { maxRelayPerLink: 2 } })
+  const { cid } = await shareRandom(root, s, 'served-by-the-supernode.bin', 200_000)
+  // a hand-made leaf: HELLO, then 20 range requests in one burst
+  const id = fakePeerId()
+  const framed = new FramedStream(await net.open(id, s.peerId, SUPERNODE_PROTOCOL), { maxFrameBytes: MAX_FRAME_BYTES, idleTimeoutMs: 5000 })
+  const status = { role: Role.LEAF, score: 0.1, leaves: 0, maxLeaves: 0, entry: { peerId: id.toString(), addrs: ['/ip4/127.0.0.1/tcp/1'] }, interests: [], supers: [] }
+  await framed.write(encodeHello(Want.LEAF, status))
+  const welcome = decodeMessage(await framed.read() as Uint8Array) as any
+  assert.equal(welcome.type, SuperType.WELCOME)
+  const requests = Array.from({ length: 20 }, (_, i) => encodeRelayRequest({ id: randomBytes(16), ttl: 5, target: s.peerId, cid, index: i % 13, offset: 0, length: 1024 }))
+  await Promise.all(requests.map(async r => { await framed.write(r) }))
+  const statuses: number[] = []
+  while (statuses.length < 20) {
+    const msg = decodeMessage(await framed.read() as Uint8Array) as any
+    if (msg.type === MessageType.RELAY_REPLY) statuses.push(msg.status)
+  }
+  const busy = statuses.filter(x => x === RelayStatus.ERROR).length
+  assert.ok(busy > 0, 'some requests were refused while two were in progress')
+  assert.ok(statuses.filter(x => x === RelayStatus.OK).length >= 2, 'the first ones were served')
+  assert.equal(s.stats.get('supernode.relayRefusedBusy'), busy)
+  framed.abort(new Error('done'))
 })

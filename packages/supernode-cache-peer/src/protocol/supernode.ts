@@ -70,8 +70,10 @@ interface Link {
   status?: Status
   /** a leaf's shares, as it indexed them here */
   index?: Map<string, HitFile>
-  /** our in-flight WELCOME wait */
+  /** why the remote refused the link (its WELCOME result) */
   refused?: string
+  /** its relayed requests we are working on */
+  relaying: number
 }
 
 /** A supernode we know of; `direct` = from its own STATUS, not from another's list. */
@@ -369,7 +371,7 @@ export class SupernodeService {
     if (this.links.has(peer)) return peer
     const stream = await conn.newStream(this.protocol, { signal: deadline })
     const n = this.newNeighbour(peer, stream, true)
-    const link: Link = { n, kind: 'pending', want }
+    const link: Link = { n, kind: 'pending', want, relaying: 0 }
     if (!this.attach(peer, link)) throw new LinkRefusedError(`already linked to ${peer}`)
     n.send({ type: SuperType.HELLO, bytes: encodeHello(want, this.status()) })
     const timeout = new Promise<never>((_resolve, reject) => {
@@ -413,7 +415,7 @@ export class SupernodeService {
   private accept (stream: Stream, connection: Connection): void {
     const peer = connection.remotePeer.toString()
     if (!this.started) { stream.abort(new NotStartedError('not started')); return }
-    this.attach(peer, { n: this.newNeighbour(peer, stream, false), kind: 'pending' })
+    this.attach(peer, { n: this.newNeighbour(peer, stream, false), kind: 'pending', relaying: 0 })
   }
 
   /** Answers a HELLO: the link becomes a leaf link or a supernode peer link, or is refused with other supernodes to try. */
@@ -756,13 +758,20 @@ export class SupernodeService {
     }
     if (link.kind === 'pending') return
     if (r.ttl <= 1 && r.target !== this.self) { reply(RelayStatus.NOT_FOUND, 0, undefined, 'relay TTL exhausted'); return }
+    // each request may make us fetch a whole chunk upstream: a neighbour gets a bounded number at once
+    if (link.relaying >= this.config.maxRelayPerLink) {
+      this.inc('relayRefusedBusy')
+      reply(RelayStatus.ERROR, 0, undefined, `busy: ${link.relaying} requests of yours in progress`)
+      return
+    }
+    link.relaying++
     this.inc('relayRequests')
     this.fetchRange(r, link.n.peerId).then(({ total, data }) => {
       reply(RelayStatus.OK, total, data)
     }, (err: any) => {
       this.inc('relayFailed')
       reply(err instanceof NotFoundError ? RelayStatus.NOT_FOUND : RelayStatus.ERROR, 0, undefined, String(err.message).slice(0, 200))
-    })
+    }).finally(() => { link.relaying-- })
   }
 
   private onRelayReply (r: RelayReply): void {
