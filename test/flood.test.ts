@@ -161,8 +161,10 @@ test('20 peers in a random graph (degree 3-5, with cycles): TTL reach, TTL 1 = n
   }
 
   // one query over the whole overlay: every id crosses every directed link at most once
+  // TTL = eccentricity + 2: on a busy machine a copy over a longer path can reach a peer first and run
+  // out of TTL (the dedup cost shown above); the margin keeps this step about per-link counts, not reach
   const ecc = Math.max(...distances(n, edges, s))
-  const all = await search(nodes[s], 'graph-node', ecc)
+  const all = await search(nodes[s], 'graph-node', Math.min(ecc + 2, 10))
   assert.equal(all.length, n - 1, 'the whole overlay answers')
   const id = await lastOriginated(nodes[s])
   const sends = await querySends(nodes, id)
