@@ -11,6 +11,7 @@ import { decodeReply, decodeRequest } from '../../packages/core/src/transfer/mes
 import { Bitfield } from '../../packages/core/src/store/bitfield.ts'
 import { decodeReply as decodeDirectoryReply, decodeRequest as decodeDirectoryRequest } from '../../packages/directory-server/src/messages.ts'
 import { decodeMessage as decodeFloodMessage } from '../../packages/flooding-peer/src/protocol/messages.ts'
+import { decodeMessage as decodeSupernodeMessage } from '../../packages/supernode-cache-peer/src/protocol/messages.ts'
 
 export interface Target {
   name: string
@@ -25,6 +26,7 @@ const transferGolden = Object.values(JSON.parse(readFileSync(new URL('transfer-m
 const manifestGolden = hex(readFileSync(new URL('manifest-v1.hex', fixtures), 'utf8'))
 
 const floodGolden = Object.values(JSON.parse(readFileSync(new URL('../../packages/flooding-peer/test/fixtures/flood-messages.json', import.meta.url), 'utf8')) as Record<string, string>).map(hex)
+const supernodeGolden = Object.values(JSON.parse(readFileSync(new URL('../../packages/supernode-cache-peer/test/fixtures/supernode-messages.json', import.meta.url), 'utf8')) as Record<string, string>).map(hex)
 const directoryGolden = (JSON.parse(readFileSync(new URL('../../packages/directory-server/test/fixtures/directory-messages.json', import.meta.url), 'utf8')) as Array<{ text: string }>).map(m => new TextEncoder().encode(m.text))
 const DIRECTORY_LIMITS = { maxFilesPerRegister: 1000, maxUnregister: 1000, maxAddrs: 16 }
 
@@ -55,6 +57,7 @@ export const TARGETS: Target[] = [
   { name: 'directory.decodeRequest', seeds: directoryGolden, decode: (b) => decodeDirectoryRequest(b, DIRECTORY_LIMITS) },
   { name: 'directory.decodeReply', seeds: directoryGolden, decode: (b) => decodeDirectoryReply(b) },
   { name: 'flood.decodeMessage', seeds: floodGolden, decode: (b) => decodeFloodMessage(b) },
+  { name: 'supernode.decodeMessage', seeds: [...supernodeGolden, ...floodGolden], decode: (b) => decodeSupernodeMessage(b) },
   {
     name: 'store.Bitfield',
     seeds: [Uint8Array.of(0xff, 0x80), Uint8Array.of(0xf0)],
