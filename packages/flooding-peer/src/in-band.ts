@@ -19,6 +19,32 @@ export interface InBandInit {
 
 
 /**
+ * A whole chunk (or the manifest) in ranges: the first range tells its length,
+ * the others follow RANGE_WINDOW at a time (one at a time, each hop's round
+ * trip would bound the throughput). `limit` bounds what the responder may
+ * claim; inconsistent ranges are an InvalidMessageError.
+ */
+export async function fetchWhole (fetch: RangeFetch, index: number, limit: number, signal?: AbortSignal): Promise<Uint8Array> {
+  const first = await fetch(index, 0, RELAY_RANGE_BYTES, signal)
+  if (first.total > limit) throw new InvalidMessageError(`responder claims ${first.total} bytes (at most ${limit})`)
+  if (first.data.byteLength > first.total) throw new InvalidMessageError('range longer than the whole')
+  const out = new Uint8Array(first.total)
+  out.set(first.data, 0)
+  const offsets: number[] = []
+  for (let offset = first.data.byteLength; offset < first.total; offset += RELAY_RANGE_BYTES) offsets.push(offset)
+  await Promise.all(Array.from({ length: Math.min(RANGE_WINDOW, offsets.length) }, async () => {
+    while (offsets.length > 0) {
+      const offset = offsets.shift() as number
+      const length = Math.min(RELAY_RANGE_BYTES, first.total - offset)
+      const next = await fetch(index, offset, length, signal)
+      if (next.total !== first.total || next.data.byteLength !== length) throw new InvalidMessageError('inconsistent ranges from the responder')
+      out.set(next.data, offset)
+    }
+  }))
+  return out
+}
+
+/**
  * Downloads a file along the overlay path, range by range: every hop relays
  * the bytes, and the bytes are still verified end to end: the manifest
  * against the CID, each chunk against the manifest's hash, before it is
@@ -32,27 +58,7 @@ export async function downloadInBand (init: InBandInit): Promise<DownloadResult>
     return { cid: key, name: shared.name, path: shared.path, size: shared.size, sources: [], fetched: 0, resumed: shared.size, badPeers: [] }
   }
 
-  /** The whole chunk (or manifest): its ranges one after another; `limit` bounds what the responder may claim. */
-  const whole = async (index: number, limit: number): Promise<Uint8Array> => {
-    const first = await init.fetch(index, 0, RELAY_RANGE_BYTES, signal)
-    if (first.total > limit) throw new InvalidMessageError(`responder claims ${first.total} bytes (at most ${limit})`)
-    const out = new Uint8Array(first.total)
-    if (first.data.byteLength > first.total) throw new InvalidMessageError('range longer than the whole')
-    out.set(first.data, 0)
-    // the other ranges RANGE_WINDOW at a time: one at a time, each hop's round trip would bound the throughput
-    const offsets: number[] = []
-    for (let offset = first.data.byteLength; offset < first.total; offset += RELAY_RANGE_BYTES) offsets.push(offset)
-    await Promise.all(Array.from({ length: Math.min(RANGE_WINDOW, offsets.length) }, async () => {
-      while (offsets.length > 0) {
-        const offset = offsets.shift() as number
-        const length = Math.min(RELAY_RANGE_BYTES, first.total - offset)
-        const next = await init.fetch(index, offset, length, signal)
-        if (next.total !== first.total || next.data.byteLength !== length) throw new InvalidMessageError('inconsistent ranges from the responder')
-        out.set(next.data, offset)
-      }
-    }))
-    return out
-  }
+  const whole = async (index: number, limit: number): Promise<Uint8Array> => await fetchWhole(init.fetch, index, limit, signal)
 
   let record = store.getDownload(key)
   if (record !== undefined) {

@@ -10,7 +10,7 @@ export type { FloodConfig } from './config.ts'
 export * from './errors.ts'
 export { FloodService, matches } from './protocol/flood.ts'
 export type { FloodComponents, FloodInit, FloodSearchOptions, LocalFile, RelayStore } from './protocol/flood.ts'
-export { downloadInBand } from './in-band.ts'
+export { downloadInBand, fetchWhole } from './in-band.ts'
 export type { InBandInit, RangeFetch } from './in-band.ts'
 export * from './protocol/constants.ts'
 export {

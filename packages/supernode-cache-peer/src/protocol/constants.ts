@@ -30,5 +30,3 @@ export const PROBE_BYTES = 512 * 1024
 export const PROBE_MAX_BYTES = 4 * 1024 * 1024
 export const PROBE_FRAME_BYTES = 32 * 1024
 export const PROBE_TIMEOUT_MS = 15_000
-/** Ranges of one chunk a supernode asks upstream at once (8 x 128 KiB: a whole 1 MiB chunk). */
-export const UPSTREAM_WINDOW = 8

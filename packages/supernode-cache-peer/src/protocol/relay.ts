@@ -1,9 +1,8 @@
 import {
-  InvalidOptionError, NotFoundError, chunkCount, chunkHash, chunkLength, parseCid, sameBytes, setBounded, sha256, verifyManifest
+  InvalidMessageError, InvalidOptionError, NotFoundError, chunkCount, chunkHash, chunkLength, parseCid, sameBytes, setBounded, sha256, verifyManifest
 } from '@sedai/core'
-import { MANIFEST_INDEX, RELAY_RANGE_BYTES } from '@sedai/flooding-peer'
+import { MANIFEST_INDEX, fetchWhole } from '@sedai/flooding-peer'
 import { CorruptUpstreamError } from '../errors.ts'
-import { UPSTREAM_WINDOW } from './constants.ts'
 import type { ChunkCache } from '../cache/cache.ts'
 import type { SupernodeConfig } from '../config.ts'
 import type { RoleName } from '../election.ts'
@@ -73,28 +72,15 @@ export class PathRelay {
     this.stats.inc(`supernode.${key}`, n)
   }
 
-  /** A whole chunk (or manifest) from upstream: the first range tells its length, the others are asked at once. */
+  /** A whole chunk (or manifest) from upstream, range by range (fetchWhole); a responder breaking the range rules is corrupt upstream. */
   private async upstreamWhole (target: string, cid: string, index: number, limit: number, signal?: AbortSignal): Promise<Uint8Array> {
     // we are the responder (a hit for our cache): what the cache lacks, we do not have
     if (target === this.self) throw new NotFoundError('not shared or cached here (any more)')
-    const first = await this.request(target, cid, index, 0, RELAY_RANGE_BYTES, signal)
-    if (first.total > limit) throw new CorruptUpstreamError(`upstream claims ${first.total} bytes (at most ${limit})`)
-    if (first.data.byteLength > first.total) throw new CorruptUpstreamError('range longer than the whole')
-    const out = new Uint8Array(first.total)
-    out.set(first.data, 0)
-    const offsets: number[] = []
-    for (let offset = first.data.byteLength; offset < first.total; offset += RELAY_RANGE_BYTES) offsets.push(offset)
-    // a window of ranges in flight: enough to fill a fast path, few enough that a slow holder answers each within the deadline
-    await Promise.all(Array.from({ length: Math.min(UPSTREAM_WINDOW, offsets.length) }, async () => {
-      while (offsets.length > 0) {
-        const offset = offsets.shift() as number
-        const length = Math.min(RELAY_RANGE_BYTES, first.total - offset)
-        const r = await this.request(target, cid, index, offset, length, signal)
-        if (r.total !== first.total || r.data.byteLength !== length) throw new CorruptUpstreamError('inconsistent ranges from upstream')
-        out.set(r.data, offset)
-      }
-    }))
-    return out
+    try {
+      return await fetchWhole(async (i, offset, length, sig) => await this.request(target, cid, i, offset, length, sig), index, limit, signal)
+    } catch (err: any) {
+      throw err instanceof InvalidMessageError ? new CorruptUpstreamError(`upstream: ${err.message}`) : err
+    }
   }
 
   /** The file's manifest, verified against the CID: from the cache, else from upstream (and then cached if this file is cached). */
