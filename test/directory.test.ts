@@ -238,8 +238,9 @@ test('server SIGKILLed: search fails fast, transfers finish; restarted: every pe
     t.diagnostic(`the daemon answered the search with the error in ${apiMs} ms`)
     assert.ok(apiMs < 2_000, `took ${apiMs} ms`)
   }
+  // not registered: 'offline' between re-registration attempts, 'connecting' during one
   const statsDown = await peers[2].cli(['stats'])
-  assert.equal(statsDown.json.directory.state, 'offline')
+  assert.ok(['offline', 'connecting'].includes(statsDown.json.directory.state), `state ${statsDown.json.directory.state}`)
 
   // the running transfer does not need the server
   const done = await transfer
