@@ -5,6 +5,7 @@ import { connect } from './commands/connect.ts'
 import { daemon } from './commands/daemon.ts'
 import { get } from './commands/get.ts'
 import { id } from './commands/id.ts'
+import { lab } from './commands/lab.ts'
 import { ls } from './commands/ls.ts'
 import { peers } from './commands/peers.ts'
 import { search } from './commands/search.ts'
@@ -16,7 +17,7 @@ import { EXIT, reportError } from './output.ts'
 
 /** Every command, in the order `sedai help` lists them. */
 export const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
-  daemon, id, share, ls, connect, get, search, peers, stats, stop
+  daemon, id, share, ls, connect, get, search, peers, stats, stop, lab
 })
 
 /** The text of `sedai help`. */

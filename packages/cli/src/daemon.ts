@@ -9,10 +9,21 @@ import { startApiServer } from './api-server.ts'
 import { loadModeFactory } from './modes.ts'
 import type { DaemonOptions } from './args.ts'
 import type { DaemonApi, GetProgress, GetRequest, GetResult, IdInfo, PeerInfo, SearchRequest, SearchResponse, SearchResult, SharedFileInfo } from './daemon-api.ts'
-import type { Logger, Manifest, Mode, SearchHit, SedaiLibp2p, Source, TransferService } from '@sedai/core'
+import type { CreateNodeInit, Logger, Manifest, Mode, SearchHit, SedaiLibp2p, Source, TransferService } from '@sedai/core'
 
 /** The daemon's options, as `sedai daemon` parses them (args.ts). */
 export type DaemonConfig = Omit<DaemonOptions, 'json'>
+
+/**
+ * What an embedding program (the lab, which runs many daemons in one
+ * process) may change beyond the command line's options.
+ */
+export interface DaemonExtras {
+  /** libp2p settings for createNode (connection limits, the connection monitor) */
+  node?: Omit<CreateNodeInit, 'privateKey' | 'services' | 'listen'>
+  /** serve the control API; default true (an embedded daemon is driven by its methods) */
+  api?: boolean
+}
 
 type Node = SedaiLibp2p<{ transfer: TransferService }>
 
@@ -32,9 +43,11 @@ export class Daemon implements DaemonApi {
   private readonly stopped: Promise<void>
   private resolveStopped!: () => void
   private modes: Mode[] = []
+  private readonly extras: DaemonExtras
 
-  constructor (config: DaemonConfig, logger: Logger) {
+  constructor (config: DaemonConfig, logger: Logger, extras: DaemonExtras = {}) {
     this.config = config
+    this.extras = extras
     this.log = logger.child({ component: 'daemon' })
     this.store = new ContentStore({ repo: config.repo, logger })
     this.stopped = new Promise(resolve => { this.resolveStopped = resolve })
@@ -58,6 +71,7 @@ export class Daemon implements DaemonApi {
     await this.store.start()
     const modeServices = Object.assign({}, ...this.modes.map(m => m.services?.() ?? {}))
     this.node = await createNode({
+      ...this.extras.node,
       privateKey,
       listen: this.config.listen,
       services: {
@@ -78,9 +92,9 @@ export class Daemon implements DaemonApi {
         modes: [...this.config.modes]
       })
     }
-    this.api = await startApiServer({ api: this, host: this.config.api.host, port: this.config.api.port, repo: this.config.repo, logger })
+    if (this.extras.api !== false) this.api = await startApiServer({ api: this, host: this.config.api.host, port: this.config.api.port, repo: this.config.repo, logger })
     const id = await this.id()
-    this.log.info({ peerId: id.peerId, addrs: id.addrs, api: this.api.url, repo: this.config.repo, modes: id.modes }, 'daemon started')
+    this.log.info({ peerId: id.peerId, addrs: id.addrs, api: this.api?.url, repo: this.config.repo, modes: id.modes }, 'daemon started')
     if (this.config.faultCorrupt > 0) this.log.warn({ rate: this.config.faultCorrupt }, 'fault injection: corrupting served chunks on purpose')
     for (const addr of this.config.bootstrap) {
       this.connect(addr).catch(err => { this.log.warn({ addr, err: err.message }, 'bootstrap dial failed') })

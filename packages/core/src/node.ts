@@ -31,6 +31,12 @@ export interface CreateNodeInit<S extends ServiceMap = ServiceMap> {
   allowLoopback?: boolean
   dialTimeoutMs?: number
   connectionPingTimeoutMs?: number
+  /**
+   * libp2p's connection monitor (a ping on every connection every 10 s);
+   * default on. Labs that pack hundreds of nodes in one process turn it off:
+   * its pings are most of their idle CPU.
+   */
+  connectionMonitor?: boolean
   /** start listening right away; default true */
   start?: boolean
 }
@@ -66,6 +72,7 @@ export async function createNode<S extends ServiceMap = ServiceMap> (init: Creat
       allow: allowLoopback ? LOOPBACK_NETS : []
     },
     connectionMonitor: {
+      enabled: init.connectionMonitor ?? true,
       pingTimeout: { minTimeout: init.connectionPingTimeoutMs ?? DEFAULTS.connectionPingTimeoutMs, maxTimeout: Math.max(60_000, init.connectionPingTimeoutMs ?? DEFAULTS.connectionPingTimeoutMs) }
     },
     services: {

@@ -36,6 +36,13 @@ export const DEFAULTS = {
   maxSearchPeers: 32,
   /** Peers asked at once during a search. */
   searchConcurrency: 8,
+  /**
+   * 1 = kad-dht refreshes its routing table (a lookup per bucket at start and
+   * every 5 min, kad-dht's behaviour); 0 = it does not. A lab of hundreds of
+   * nodes on two cores turns it off: at start those lookups are most of the
+   * work (kad-dht has no option for it, so the mode stops the timer itself).
+   */
+  routingTableRefresh: 1,
   /** Latency samples kept for the percentiles in `sedai stats`. */
   latencySamples: 1024
 } as const
@@ -52,8 +59,12 @@ export const ENV: Partial<Record<keyof typeof DEFAULTS, string>> = {
   providerValidityMs: 'SEDAI_DHT_PROVIDER_VALIDITY_MS',
   reprovideThresholdMs: 'SEDAI_DHT_REPROVIDE_THRESHOLD_MS',
   reprovideIntervalMs: 'SEDAI_DHT_REPROVIDE_INTERVAL_MS',
-  providerGraceMs: 'SEDAI_DHT_PROVIDER_GRACE_MS'
+  providerGraceMs: 'SEDAI_DHT_PROVIDER_GRACE_MS',
+  routingTableRefresh: 'SEDAI_DHT_TABLE_REFRESH'
 }
+
+/** Knobs for which 0 is a meaningful value (off). */
+const ZERO_OK = new Set<string>(['routingTableRefresh'])
 
 /** DEFAULTS, then `init`, then the environment; a malformed variable is ignored with the default kept. */
 export function resolveConfig (init: Partial<DhtConfig> = {}, env: NodeJS.ProcessEnv = process.env): DhtConfig {
@@ -62,7 +73,7 @@ export function resolveConfig (init: Partial<DhtConfig> = {}, env: NodeJS.Proces
     const raw = env[name]
     if (raw === undefined || !/^\d+$/.test(raw)) continue
     const n = Number(raw)
-    if (Number.isSafeInteger(n) && n > 0) (config as Record<string, unknown>)[key] = n
+    if (Number.isSafeInteger(n) && (n > 0 || ZERO_OK.has(key))) (config as Record<string, unknown>)[key] = n
   }
   return config
 }

@@ -40,7 +40,13 @@ export function dhtService (config: DhtConfig, onComponents?: (c: KadDHTComponen
   })
   return (components) => {
     onComponents?.(components)
-    return factory(components)
+    const dht = factory(components)
+    if (config.routingTableRefresh === 0) {
+      // kad-dht starts its refresh from this bound method; a no-op in its place turns the refresh off
+      const refresh = (dht as any).routingTableRefresh
+      if (refresh !== undefined) refresh.refreshTable = async () => {}
+    }
+    return dht
   }
 }
 
@@ -105,7 +111,7 @@ export class DhtPeer implements Mode {
   private readonly fullLatencies: number[] = []
   private readonly hops: number[] = []
   private readonly queried: number[] = []
-  private readonly counts = { lookups: 0, found: 0, notFound: 0, failed: 0, localHits: 0, provides: 0, provideFailures: 0, recordsPlaced: 0, unprovided: 0, searches: 0, keywordQueriesServed: 0, keywordQueriesSent: 0, keywordQueryFailures: 0 }
+  private readonly counts = { lookups: 0, found: 0, notFound: 0, failed: 0, localHits: 0, provides: 0, provideFailures: 0, recordsPlaced: 0, unprovided: 0, searches: 0, keywordQueriesServed: 0, keywordQueriesSent: 0, keywordQueryFailures: 0, queriedTotal: 0, hopsTotal: 0 }
 
   constructor (init: ModeInit, config: Partial<DhtConfig> = {}) {
     this.config = resolveConfig(config)
@@ -274,10 +280,13 @@ export class DhtPeer implements Mode {
     const push = (arr: number[], v: number): void => { arr.push(v); if (arr.length > this.config.latencySamples) arr.shift() }
     push(this.fullLatencies, r.durationMs)
     push(this.queried, r.queried)
+    // running sums, so a caller can take differences over an interval (the lab's messages per search)
+    this.counts.queriedTotal += r.queried
     if (r.firstProviderMs !== undefined) {
       this.counts.found++
       push(this.latencies, r.firstProviderMs)
       push(this.hops, r.hops ?? 0)
+      this.counts.hopsTotal += r.hops ?? 0
       if (r.hops === 0) this.counts.localHits++
     } else if (!r.self) {
       this.counts.notFound++
@@ -410,7 +419,7 @@ export class DhtPeer implements Mode {
       k: this.config.kBucketSize,
       alpha: this.config.alpha,
       routingTableSize: this.dht?.routingTable.size ?? 0,
-      lookups: { ...pick(this.counts, ['lookups', 'found', 'notFound', 'failed', 'localHits']) },
+      lookups: { ...pick(this.counts, ['lookups', 'found', 'notFound', 'failed', 'localHits', 'queriedTotal', 'hopsTotal']) },
       hops: { mean: mean(this.hops), p50: percentile(this.hops, 50), max: this.hops.length > 0 ? Math.max(...this.hops) : undefined, samples: this.hops.length },
       queriedPeers: { mean: mean(this.queried), p50: percentile(this.queried, 50) },
       latencyMs: {

@@ -1,0 +1,17 @@
+/**
+ * @sedai/lab: experiments that run the generations side by side on the same
+ * workload, on loopback with many daemons per process, and write a report
+ * (docs/LAB.md).
+ */
+export { DEFAULTS } from './config.ts'
+export * from './errors.ts'
+export { GENERATIONS, FAULT_TARGETS, parseTopology } from './topology.ts'
+export type { Fault, FileSet, Generation, RunSpec, Topology, Workload } from './topology.ts'
+export { fileSet, plan, writeFiles, zipfSampler } from './workload.ts'
+export type { LabFile, Plan, PlannedSearch } from './workload.ts'
+export { bytesServed, messageCount, percentile, runNetwork } from './experiment.ts'
+export type { DownloadRecord, FaultRecord, RunResult, RunSummary, SearchRecord } from './experiment.ts'
+export { buildReport, markdownTable } from './report/report.ts'
+export { renderSvg } from './report/svg.ts'
+export { loadTopology, runLab } from './run.ts'
+export { labMain } from './cli.ts'

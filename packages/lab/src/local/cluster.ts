@@ -1,0 +1,176 @@
+import { fork } from 'node:child_process'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { DEFAULTS } from '../config.ts'
+import { WorkerError } from '../errors.ts'
+import type { ChildProcess } from 'node:child_process'
+import type { Envelope, MemoryReport, PeerSpec, Reply, Request, StartedPeer } from './messages.ts'
+
+const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url))
+
+/** One worker process and its request/reply channel. */
+export class WorkerProcess {
+  readonly child: ChildProcess
+  private nextId = 1
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }>()
+  readonly ready: Promise<void>
+  private exited = false
+
+  constructor (env: Record<string, string>) {
+    this.child = fork(WORKER, [], {
+      env: { ...process.env, ...env },
+      // the daemons' node:sqlite would print its experimental warning once per worker
+      execArgv: ['--disable-warning=ExperimentalWarning'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+    })
+    this.ready = new Promise((resolve, reject) => {
+      const onReady = (msg: Reply): void => { if (msg.id === 0) { this.child.off('message', onReady); resolve() } }
+      this.child.on('message', onReady)
+      this.child.once('exit', (code) => { reject(new WorkerError(`worker exited with code ${code} before it was ready`)) })
+    })
+    this.child.on('message', (msg: Reply) => {
+      const p = this.pending.get(msg.id)
+      if (p === undefined) return
+      this.pending.delete(msg.id)
+      clearTimeout(p.timer)
+      if (msg.ok) p.resolve(msg.result); else p.reject(Object.assign(new WorkerError(msg.error), msg.code !== undefined ? { cause: msg.code } : {}))
+    })
+    this.child.on('exit', (code, signal) => {
+      this.exited = true
+      for (const [id, p] of this.pending) {
+        clearTimeout(p.timer)
+        p.reject(new WorkerError(`worker ${this.child.pid} exited (${signal ?? code}) during request ${id}`))
+      }
+      this.pending.clear()
+    })
+  }
+
+  get alive (): boolean { return !this.exited }
+
+  async call<T> (req: Request, timeoutMs: number = DEFAULTS.workerCommandTimeoutMs): Promise<T> {
+    if (this.exited) throw new WorkerError(`worker ${this.child.pid} is not running`)
+    const id = this.nextId++
+    return await new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id)
+        reject(new WorkerError(`worker ${this.child.pid}: '${req.op}' got no answer within ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer })
+      this.child.send({ id, req } satisfies Envelope)
+    })
+  }
+
+  /** SIGKILL: no goodbye to anyone, as when a host dies. */
+  kill (): void {
+    if (!this.exited) this.child.kill('SIGKILL')
+  }
+
+  async close (): Promise<void> {
+    if (this.exited) return
+    const gone = new Promise<void>(resolve => { this.child.once('exit', () => { resolve() }) })
+    await this.call({ op: 'shutdown' }, 30_000).catch(() => { this.kill() })
+    const timer = setTimeout(() => { this.kill() }, 10_000)
+    await gone
+    clearTimeout(timer)
+  }
+}
+
+/** `count` TCP ports on 127.0.0.1 that were free a moment ago, so every peer's address is known before any starts. */
+export async function freePorts (count: number): Promise<number[]> {
+  const ports: number[] = []
+  const servers = []
+  try {
+    for (let i = 0; i < count; i++) {
+      const s = createServer()
+      servers.push(s)
+      await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen(0, '127.0.0.1', () => { resolve() }) })
+      ports.push((s.address() as { port: number }).port)
+    }
+  } finally {
+    await Promise.all(servers.map(async s => { await new Promise(resolve => { s.close(resolve) }) }))
+  }
+  return ports
+}
+
+export interface PlacedPeer extends StartedPeer {
+  worker: WorkerProcess
+  /** the only peer in its process: a kill is a real SIGKILL */
+  solo: boolean
+  spec: PeerSpec
+  env: Record<string, string>
+}
+
+/**
+ * Peers of one run spread over worker processes: `solo` peers get a process
+ * each (so a kill fault SIGKILLs a real process), the rest are packed
+ * `perProcess` to a worker.
+ */
+export class Cluster {
+  readonly peers = new Map<number, PlacedPeer>()
+  private readonly workers: WorkerProcess[] = []
+
+  async start (specs: PeerSpec[], opts: { perProcess: number, env: Record<string, string>, solo?: Set<number> }): Promise<void> {
+    const solo = specs.filter(s => opts.solo?.has(s.index) === true)
+    const packed = specs.filter(s => opts.solo?.has(s.index) !== true)
+    const groups: Array<{ specs: PeerSpec[], solo: boolean }> = solo.map(s => ({ specs: [s], solo: true }))
+    for (let i = 0; i < packed.length; i += opts.perProcess) groups.push({ specs: packed.slice(i, i + opts.perProcess), solo: false })
+    await Promise.all(groups.map(async g => { await this.startGroup(g.specs, g.solo, opts.env) }))
+  }
+
+  private async startGroup (specs: PeerSpec[], solo: boolean, env: Record<string, string>): Promise<void> {
+    const worker = new WorkerProcess(env)
+    this.workers.push(worker)
+    await worker.ready
+    const started = await worker.call<StartedPeer[]>({ op: 'start', peers: specs }, DEFAULTS.workerCommandTimeoutMs + specs.length * 2000)
+    for (const [i, p] of started.entries()) this.peers.set(p.index, { ...p, worker, solo, spec: specs[i], env })
+  }
+
+  get (index: number): PlacedPeer {
+    const p = this.peers.get(index)
+    if (p === undefined) throw new WorkerError(`no peer ${index} in this run`)
+    return p
+  }
+
+  async call<T> (index: number, req: Request, timeoutMs?: number): Promise<T> {
+    return await this.get(index).worker.call<T>(req, timeoutMs)
+  }
+
+  /** Kills a peer: SIGKILL of its process when it is alone there, otherwise an abrupt stop of its daemon. */
+  async kill (index: number): Promise<void> {
+    const p = this.get(index)
+    if (p.solo) p.worker.kill(); else await p.worker.call({ op: 'stop', index })
+  }
+
+  /** Starts a killed peer again on its repo (same identity, same port, same shares). */
+  async restart (index: number): Promise<void> {
+    const p = this.get(index)
+    this.peers.delete(index)
+    if (p.solo) {
+      await this.startGroup([p.spec], true, p.env)
+    } else {
+      const [again] = await p.worker.call<StartedPeer[]>({ op: 'start', peers: [p.spec] })
+      this.peers.set(index, { ...p, ...again })
+    }
+  }
+
+  /** Every live peer's `stats`, by index. */
+  async stats (): Promise<Map<number, Record<string, any>>> {
+    const out = new Map<number, Record<string, any>>()
+    await Promise.all(this.workers.filter(w => w.alive).map(async w => {
+      const res = await w.call<Record<string, Record<string, any>>>({ op: 'stats' })
+      for (const [i, s] of Object.entries(res)) out.set(Number(i), s)
+    }))
+    return out
+  }
+
+  /** RSS of every worker and the peers it hosts. */
+  async memory (): Promise<MemoryReport[]> {
+    return await Promise.all(this.workers.filter(w => w.alive).map(async w => await w.call<MemoryReport>({ op: 'memory' })))
+  }
+
+  async stop (): Promise<void> {
+    await Promise.allSettled(this.workers.map(async w => { await w.close() }))
+    this.workers.length = 0
+    this.peers.clear()
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * The runner and its worker processes talk over Node's IPC channel (fork):
+ * one request, one reply with the same id. Both sides are this package, so
+ * the shapes are checked by TypeScript rather than by a wire codec; the worker
+ * still refuses anything it does not know.
+ */
+export interface PeerSpec {
+  /** the peer's index in the run */
+  index: number
+  /** TCP port on 127.0.0.1, chosen before any peer starts so bootstrap lists can name peers not yet up */
+  port: number
+  repo: string
+  modes: string[]
+  role?: 'auto' | 'super' | 'leaf'
+  bootstrap: string[]
+  directory?: string
+}
+
+export interface SearchOutcome {
+  /** CIDs found, with their provider counts */
+  hits: Array<{ cid: string, providers: number }>
+  /** time to the first result (ms); undefined = none */
+  firstHitMs?: number
+  /** time until the search returned (ms) */
+  ms: number
+  error?: string
+}
+
+export interface GetOutcome {
+  ms: number
+  bytes: number
+  sources: string[]
+  error?: string
+}
+
+export type Request =
+  | { op: 'start', peers: PeerSpec[] }
+  | { op: 'share', index: number, paths: string[] }
+  | { op: 'search', index: number, query: string, ttl?: number, timeoutMs: number }
+  | { op: 'get', index: number, cid: string, out: string, timeoutMs: number }
+  | { op: 'stats', indexes?: number[] }
+  | { op: 'stop', index: number }
+  | { op: 'memory' }
+  | { op: 'shutdown' }
+
+export interface Envelope { id: number, req: Request }
+
+export type Reply = { id: number, ok: true, result: unknown } | { id: number, ok: false, error: string, code?: string }
+
+export interface StartedPeer { index: number, peerId: string, addrs: string[] }
+
+export interface MemoryReport { rss: number, heapUsed: number, peers: number }

@@ -1,0 +1,65 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { cpus, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { runNetwork } from './experiment.ts'
+import { buildReport } from './report/report.ts'
+import { parseTopology } from './topology.ts'
+import { fileSet, writeFiles } from './workload.ts'
+import type { RunResult } from './experiment.ts'
+import type { Topology } from './topology.ts'
+
+export interface LabRunOptions {
+  /** where report.md, the SVGs and results.json go */
+  out: string
+  /** the command line quoted in the report */
+  command: string
+  /** keep the peers' repos (in a temp folder) for inspection */
+  keep?: boolean
+  /** only the runs whose id contains this */
+  only?: string
+  log?: (msg: string) => void
+}
+
+export async function loadTopology (path: string): Promise<Topology> {
+  return parseTopology(await readFile(path, 'utf8'))
+}
+
+/**
+ * Runs every network of a topology, one after the other (each gets the whole
+ * machine), and writes the report. A run that fails is reported as such; the
+ * others still run.
+ */
+export async function runLab (topology: Topology, opts: LabRunOptions): Promise<{ results: RunResult[], failed: Array<{ id: string, error: string }>, reportPath: string }> {
+  const log = opts.log ?? ((msg: string) => { process.stderr.write(`lab: ${msg}\n`) })
+  const startedAt = new Date()
+  const t0 = performance.now()
+  await mkdir(opts.out, { recursive: true })
+  const scratch = await mkdtemp(join(tmpdir(), `sedai-lab-${topology.name}-`))
+  const results: RunResult[] = []
+  const failed: Array<{ id: string, error: string }> = []
+  try {
+    const files = fileSet(topology.files)
+    const paths = await writeFiles(join(scratch, 'files'), files, topology.seed)
+    const runs = topology.runs.filter(r => opts.only === undefined || r.id.includes(opts.only))
+    for (const [i, spec] of runs.entries()) {
+      log(`run ${i + 1}/${runs.length}: ${spec.id}`)
+      const dir = join(scratch, `run-${i}`)
+      try {
+        results.push(await runNetwork(spec, { topology, files, paths, dir, log }))
+      } catch (err: any) {
+        log(`${spec.id} failed: ${err.message}`)
+        failed.push({ id: spec.id, error: err.message })
+      }
+      if (opts.keep !== true) await rm(dir, { recursive: true, force: true })
+    }
+    const machine = `${cpus().length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.versions.node}`
+    const report = buildReport({ topology, results, failed, command: opts.command, machine, startedAt, durationMs: performance.now() - t0 })
+    for (const [file, svg] of report.charts) await writeFile(join(opts.out, file), svg)
+    const reportPath = join(opts.out, 'report.md')
+    await writeFile(reportPath, report.markdown)
+    await writeFile(join(opts.out, 'results.json'), JSON.stringify({ topology, results, failed }, null, 1) + '\n')
+    return { results, failed, reportPath }
+  } finally {
+    if (opts.keep !== true) await rm(scratch, { recursive: true, force: true }); else log(`peers' repos kept in ${scratch}`)
+  }
+}

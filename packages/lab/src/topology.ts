@@ -1,0 +1,201 @@
+import { DEFAULTS } from './config.ts'
+import { InvalidTopologyError } from './errors.ts'
+
+/**
+ * A topology file (JSON) declares the shared file set, the workload and the
+ * networks to compare. Every array-valued network field is a sweep: the
+ * network runs once per value (per combination), each run a fresh network
+ * on the same files and the same workload. docs/LAB.md describes the format.
+ */
+export const GENERATIONS = ['directory', 'flood', 'supernode', 'dht'] as const
+export type Generation = typeof GENERATIONS[number]
+
+export const FAULT_TARGETS = ['server', 'supernode', 'random'] as const
+export type FaultTarget = typeof FAULT_TARGETS[number]
+
+export interface Fault {
+  /** when, as a fraction of the run's searches (0.5 = after half of them) */
+  at: number
+  kill: FaultTarget
+  /** nodes killed (random only) */
+  count: number
+  /** restart the killed nodes at this fraction; none = they stay down */
+  restartAt?: number
+}
+
+export interface FileSet { count: number, bytes: number, replicas: number }
+
+export interface Workload {
+  searches: number
+  downloads: number
+  zipf: number
+  concurrency: number
+  searchTimeoutMs: number
+  getTimeoutMs: number
+}
+
+/** One network to run: a single point of a sweep. */
+export interface RunSpec {
+  /** e.g. 'flood N=64 TTL=3' */
+  id: string
+  /** the network's label in the file (default: its generation) */
+  label: string
+  generation: Generation
+  peers: number
+  /** flood and supernode */
+  ttl?: number
+  /** flood: overlay degree range */
+  degree: [number, number]
+  /** supernode: how many run --role super */
+  supernodes: number
+  /** supernode: path caching on (the default) or off */
+  cache: boolean
+  faults: Fault[]
+}
+
+export interface Topology {
+  name: string
+  seed: number
+  peersPerProcess: number
+  files: FileSet
+  workload: Workload
+  runs: RunSpec[]
+}
+
+const NETWORK_FIELDS = new Set(['generation', 'label', 'peers', 'ttl', 'degree', 'supernodes', 'cache', 'faults'])
+const TOP_FIELDS = new Set(['name', 'seed', 'peersPerProcess', 'files', 'workload', 'networks', 'description'])
+
+function fail (path: string, msg: string): never {
+  throw new InvalidTopologyError(`${path}: ${msg}`)
+}
+
+function isObject (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function int (v: unknown, path: string, min: number, max: number, fallback?: number): number {
+  if (v === undefined && fallback !== undefined) return fallback
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail(path, `must be a whole number in ${min}..${max}`)
+  return v
+}
+
+function num (v: unknown, path: string, min: number, max: number, fallback?: number): number {
+  if (v === undefined && fallback !== undefined) return fallback
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) fail(path, `must be a number in ${min}..${max}`)
+  return v
+}
+
+function unknownFields (obj: Record<string, unknown>, allowed: Set<string>, path: string): void {
+  for (const k of Object.keys(obj)) if (!allowed.has(k)) fail(`${path}.${k}`, `unknown field (allowed: ${[...allowed].join(', ')})`)
+}
+
+/** A field that may be one value or a sweep (an array of 1..16 values). */
+function sweep<T> (v: unknown, path: string, one: (x: unknown, p: string) => T, fallback: T): T[] {
+  if (v === undefined) return [fallback]
+  if (!Array.isArray(v)) return [one(v, path)]
+  if (v.length === 0 || v.length > 16) fail(path, 'a sweep lists 1..16 values')
+  return v.map((x, i) => one(x, `${path}[${i}]`))
+}
+
+function parseFault (v: unknown, path: string): Fault {
+  if (!isObject(v)) fail(path, 'must be an object like { "at": 0.5, "kill": "server", "restartAt": 0.75 }')
+  unknownFields(v, new Set(['at', 'kill', 'count', 'restartAt']), path)
+  const at = num(v.at, `${path}.at`, 0, 1)
+  if (typeof v.kill !== 'string' || !(FAULT_TARGETS as readonly string[]).includes(v.kill)) fail(`${path}.kill`, `must be one of ${FAULT_TARGETS.join(', ')}`)
+  const restartAt = v.restartAt === undefined ? undefined : num(v.restartAt, `${path}.restartAt`, 0, 1)
+  if (restartAt !== undefined && restartAt <= at) fail(`${path}.restartAt`, 'must come after at')
+  return { at, kill: v.kill as FaultTarget, count: int(v.count, `${path}.count`, 1, 1000, 1), ...(restartAt !== undefined ? { restartAt } : {}) }
+}
+
+/** Parses and checks a topology file's text; every problem is an InvalidTopologyError naming the field. */
+export function parseTopology (text: string): Topology {
+  if (Buffer.byteLength(text) > DEFAULTS.maxTopologyBytes) fail('topology', `larger than ${DEFAULTS.maxTopologyBytes} bytes`)
+  let doc: unknown
+  try {
+    doc = JSON.parse(text)
+  } catch (err: any) {
+    fail('topology', `not JSON: ${err.message}`)
+  }
+  if (!isObject(doc)) fail('topology', 'must be a JSON object')
+  unknownFields(doc, TOP_FIELDS, 'topology')
+  if (typeof doc.name !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(doc.name)) fail('name', 'must be 1..64 characters of A-Z a-z 0-9 . _ -')
+  const seed = int(doc.seed, 'seed', 0, 2 ** 31, DEFAULTS.seed)
+  const peersPerProcess = int(doc.peersPerProcess, 'peersPerProcess', 1, 500, DEFAULTS.peersPerProcess)
+
+  const f = doc.files ?? {}
+  if (!isObject(f)) fail('files', 'must be an object')
+  unknownFields(f, new Set(['count', 'bytes', 'replicas']), 'files')
+  const files: FileSet = {
+    count: int(f.count, 'files.count', 1, 10_000, DEFAULTS.files),
+    bytes: int(f.bytes, 'files.bytes', 1, 64 * 1024 * 1024, DEFAULTS.fileBytes),
+    replicas: int(f.replicas, 'files.replicas', 1, 100, DEFAULTS.replicas)
+  }
+
+  const w = doc.workload ?? {}
+  if (!isObject(w)) fail('workload', 'must be an object')
+  unknownFields(w, new Set(['searches', 'downloads', 'zipf', 'concurrency', 'searchTimeoutMs', 'getTimeoutMs']), 'workload')
+  const workload: Workload = {
+    searches: int(w.searches, 'workload.searches', 1, 100_000, DEFAULTS.searches),
+    downloads: int(w.downloads, 'workload.downloads', 0, 100_000, DEFAULTS.downloads),
+    zipf: num(w.zipf, 'workload.zipf', 0, 5, DEFAULTS.zipf),
+    concurrency: int(w.concurrency, 'workload.concurrency', 1, 64, DEFAULTS.concurrency),
+    searchTimeoutMs: int(w.searchTimeoutMs, 'workload.searchTimeoutMs', 100, 120_000, DEFAULTS.searchTimeoutMs),
+    getTimeoutMs: int(w.getTimeoutMs, 'workload.getTimeoutMs', 1000, 600_000, DEFAULTS.getTimeoutMs)
+  }
+  if (workload.downloads > workload.searches) fail('workload.downloads', 'cannot exceed workload.searches (a download follows a search)')
+
+  if (!Array.isArray(doc.networks) || doc.networks.length === 0 || doc.networks.length > 32) fail('networks', 'must list 1..32 networks')
+  const runs: RunSpec[] = []
+  for (const [i, n] of doc.networks.entries()) {
+    const path = `networks[${i}]`
+    if (!isObject(n)) fail(path, 'must be an object')
+    unknownFields(n, NETWORK_FIELDS, path)
+    if (typeof n.generation !== 'string' || !(GENERATIONS as readonly string[]).includes(n.generation)) fail(`${path}.generation`, `must be one of ${GENERATIONS.join(', ')}`)
+    const generation = n.generation as Generation
+    const label = n.label === undefined ? generation : (typeof n.label === 'string' && /^[A-Za-z0-9._ -]{1,40}$/.test(n.label) ? n.label : fail(`${path}.label`, 'must be 1..40 characters of A-Z a-z 0-9 . _ - space'))
+    const minPeers = generation === 'directory' ? 2 : generation === 'flood' ? 4 : generation === 'supernode' ? 3 : 2
+    if (n.peers === undefined) fail(`${path}.peers`, 'is required')
+    const peerCounts = sweep(n.peers, `${path}.peers`, (x, p) => int(x, p, minPeers, DEFAULTS.maxPeers), 0)
+    const ttls = generation === 'flood' || generation === 'supernode'
+      ? sweep<number | undefined>(n.ttl, `${path}.ttl`, (x, p) => int(x, p, 1, 16), undefined)
+      : (n.ttl === undefined ? [undefined] : fail(`${path}.ttl`, `only flood and supernode networks have a TTL`))
+    let degree: [number, number] = [...DEFAULTS.floodDegree]
+    if (n.degree !== undefined) {
+      if (generation !== 'flood') fail(`${path}.degree`, 'only flood networks have a degree')
+      if (!Array.isArray(n.degree) || n.degree.length !== 2) fail(`${path}.degree`, 'must be [min, max]')
+      degree = [int(n.degree[0], `${path}.degree[0]`, 2, 32), int(n.degree[1], `${path}.degree[1]`, 2, 32)]
+      if (degree[1] < degree[0]) fail(`${path}.degree`, 'max is below min')
+    }
+    const caches = generation === 'supernode'
+      ? sweep(n.cache, `${path}.cache`, (x, p) => typeof x === 'boolean' ? x : fail(p, 'must be true or false'), true)
+      : (n.cache === undefined ? [true] : fail(`${path}.cache`, 'only supernode networks cache'))
+    if (n.supernodes !== undefined && generation !== 'supernode') fail(`${path}.supernodes`, 'only supernode networks have supernodes')
+    if (n.faults !== undefined && (!Array.isArray(n.faults) || n.faults.length > 8)) fail(`${path}.faults`, 'must list 0..8 faults')
+    const faults = ((n.faults ?? []) as unknown[]).map((x, j) => parseFault(x, `${path}.faults[${j}]`))
+    for (const [j, fault] of faults.entries()) {
+      if (fault.kill === 'server' && generation !== 'directory') fail(`${path}.faults[${j}].kill`, "'server' needs a directory network")
+      if (fault.kill === 'supernode' && generation !== 'supernode') fail(`${path}.faults[${j}].kill`, "'supernode' needs a supernode network")
+    }
+    for (const peers of peerCounts) {
+      if (generation === 'flood' && peers <= degree[0]) fail(`${path}.peers`, `a flood network of degree ${degree[0]}+ needs more than ${degree[0]} peers`)
+      const supernodes = generation === 'supernode'
+        ? int(n.supernodes, `${path}.supernodes`, 1, peers - 1, Math.max(2, Math.min(peers - 1, Math.round(peers / DEFAULTS.supernodeShare))))
+        : 0
+      for (const ttl of ttls) {
+        for (const cache of caches) {
+          const parts = [label, `N=${peers}`]
+          if (ttl !== undefined) parts.push(`TTL=${ttl}`)
+          if (generation === 'supernode' && caches.length > 1) parts.push(cache ? 'cache on' : 'cache off')
+          runs.push({ id: parts.join(' '), label, generation, peers, ...(ttl !== undefined ? { ttl } : {}), degree, supernodes, cache, faults })
+        }
+      }
+    }
+  }
+  if (runs.length > DEFAULTS.maxRuns) fail('networks', `expand to ${runs.length} runs; at most ${DEFAULTS.maxRuns}`)
+  const ids = new Set<string>()
+  for (const r of runs) {
+    if (ids.has(r.id)) fail('networks', `two runs are both '${r.id}' (give one a label)`)
+    ids.add(r.id)
+  }
+  return { name: doc.name, seed, peersPerProcess, files, workload, runs }
+}

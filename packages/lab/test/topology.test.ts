@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { DEFAULTS } from '../src/config.ts'
+import { InvalidTopologyError } from '../src/errors.ts'
+import { parseTopology } from '../src/topology.ts'
+
+const base = { name: 't', networks: [{ generation: 'flood', peers: 8 }] }
+const parse = (doc: unknown): ReturnType<typeof parseTopology> => parseTopology(JSON.stringify(doc))
+function refused (doc: unknown, field: RegExp): void {
+  assert.throws(() => parse(doc), (err: any) => err instanceof InvalidTopologyError && err.code === 'ERR_INVALID_TOPOLOGY' && field.test(err.message), `expected a refusal naming ${field}`)
+}
+
+test('defaults fill what a topology leaves out', () => {
+  const t = parse(base)
+  assert.equal(t.seed, DEFAULTS.seed)
+  assert.equal(t.peersPerProcess, DEFAULTS.peersPerProcess)
+  assert.deepEqual(t.files, { count: DEFAULTS.files, bytes: DEFAULTS.fileBytes, replicas: DEFAULTS.replicas })
+  assert.equal(t.workload.searches, DEFAULTS.searches)
+  assert.equal(t.runs.length, 1)
+  assert.equal(t.runs[0].id, 'flood N=8')
+  assert.deepEqual(t.runs[0].degree, [...DEFAULTS.floodDegree])
+})
+
+test('array fields are sweeps: one run per combination, each with its own id', () => {
+  const t = parse({ name: 's', networks: [{ generation: 'flood', peers: [8, 16], ttl: [1, 2, 3] }, { generation: 'supernode', peers: 16, cache: [true, false] }, { generation: 'dht', peers: [16, 64], label: 'kad' }] })
+  assert.deepEqual(t.runs.map(r => r.id), [
+    'flood N=8 TTL=1', 'flood N=8 TTL=2', 'flood N=8 TTL=3', 'flood N=16 TTL=1', 'flood N=16 TTL=2', 'flood N=16 TTL=3',
+    'supernode N=16 cache on', 'supernode N=16 cache off', 'kad N=16', 'kad N=64'
+  ])
+  assert.equal(t.runs[6].supernodes, 2, 'one supernode per 8 peers, at least 2')
+  assert.equal(t.runs[7].cache, false)
+})
+
+test('faults are checked against the generation', () => {
+  const t = parse({ name: 'f', networks: [{ generation: 'directory', peers: 6, faults: [{ at: 0.5, kill: 'server', restartAt: 0.8 }] }] })
+  assert.deepEqual(t.runs[0].faults, [{ at: 0.5, kill: 'server', count: 1, restartAt: 0.8 }])
+  refused({ name: 'f', networks: [{ generation: 'flood', peers: 8, faults: [{ at: 0.5, kill: 'server' }] }] }, /faults\[0\]\.kill/)
+  refused({ name: 'f', networks: [{ generation: 'directory', peers: 6, faults: [{ at: 0.5, kill: 'server', restartAt: 0.2 }] }] }, /restartAt/)
+  refused({ name: 'f', networks: [{ generation: 'directory', peers: 6, faults: [{ at: 2, kill: 'server' }] }] }, /faults\[0\]\.at/)
+})
+
+test('bad topologies are refused with the field named', () => {
+  assert.throws(() => parseTopology('{ not json'), /not JSON/)
+  assert.throws(() => parseTopology('x'.repeat(DEFAULTS.maxTopologyBytes + 1)), /larger than/)
+  refused([], /topology/)
+  refused({ ...base, name: '../x' }, /^name/)
+  refused({ ...base, colour: 'red' }, /topology\.colour: unknown field/)
+  refused({ name: 't', networks: [] }, /networks/)
+  refused({ name: 't', networks: [{ generation: 'napster', peers: 8 }] }, /generation/)
+  refused({ name: 't', networks: [{ generation: 'flood' }] }, /peers: is required/)
+  refused({ name: 't', networks: [{ generation: 'flood', peers: 1.5 }] }, /peers/)
+  refused({ name: 't', networks: [{ generation: 'flood', peers: DEFAULTS.maxPeers + 1 }] }, /peers/)
+  refused({ name: 't', networks: [{ generation: 'flood', peers: [] }] }, /sweep/)
+  refused({ name: 't', networks: [{ generation: 'dht', peers: 8, ttl: 3 }] }, /ttl/)
+  refused({ name: 't', networks: [{ generation: 'flood', peers: 8, degree: [5, 3] }] }, /degree/)
+  refused({ name: 't', networks: [{ generation: 'flood', peers: 8, cache: false }] }, /cache/)
+  refused({ ...base, workload: { searches: 5, downloads: 6 } }, /downloads/)
+  refused({ ...base, files: { count: 0 } }, /files\.count/)
+  refused({ name: 't', networks: [{ generation: 'flood', peers: 8 }, { generation: 'flood', peers: 8 }] }, /both 'flood N=8'/)
+  refused({ name: 't', networks: [{ generation: 'flood', peers: Array.from({ length: 16 }, (_, i) => 8 + i), ttl: [1, 2, 3, 4, 5] }] }, /at most/)
+})
