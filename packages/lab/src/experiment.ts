@@ -45,6 +45,7 @@ export interface RunSummary {
   successByPhase: Partial<Record<SearchRecord['phase'], number>>
   /** ms from the restart to the first successful search after it */
   recoveryMs?: number
+  /** peak of (worker RSS summed) / peers, sampled when the network is ready and after each phase */
   rssPerPeerMB: number
   setupMs: number
 }
@@ -223,8 +224,9 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
     // the seeds of the overlay first (the server, the first supernodes), then everyone
     const first = spec.generation === 'directory' ? [0] : spec.generation === 'supernode' ? l.supernodes : []
     const firstSet = new Set(first)
-    await cluster.start(l.specs.filter(s => firstSet.has(s.index)), { perProcess: topology.peersPerProcess, env: l.env, solo: l.solo })
-    await cluster.start(l.specs.filter(s => !firstSet.has(s.index)), { perProcess: topology.peersPerProcess, env: l.env, solo: l.solo })
+    const startOpts = { perProcess: topology.peersPerProcess, env: l.env, solo: l.solo, timeoutMs: topology.readyTimeoutMs }
+    await cluster.start(l.specs.filter(s => firstSet.has(s.index)), startOpts)
+    await cluster.start(l.specs.filter(s => !firstSet.has(s.index)), startOpts)
     opts.log(`${spec.id}: ${spec.peers} peers up in ${Math.round(performance.now() - t0)} ms`)
 
     const shares = new Map<number, number>()
@@ -242,16 +244,20 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
       shares.set(peer, ps.length)
     }))
 
-    const deadline = Date.now() + DEFAULTS.readyTimeoutMs
+    const deadline = Date.now() + topology.readyTimeoutMs
     let why: string | undefined = 'not checked'
     while (why !== undefined) {
       why = ready(spec, l, await cluster.stats(), shares)
       if (why === undefined) break
-      if (Date.now() > deadline) throw new NotReadyError(`${spec.id} not ready after ${DEFAULTS.readyTimeoutMs} ms: ${why}`)
+      if (Date.now() > deadline) throw new NotReadyError(`${spec.id} not ready after ${topology.readyTimeoutMs} ms: ${why}`)
       await sleep(500)
     }
     const setupMs = performance.now() - t0
     opts.log(`${spec.id}: ready in ${Math.round(setupMs)} ms`)
+
+    // memory is sampled at the end of each phase; the report gives the peak
+    const perPeerMB = (m: MemoryReport[]): number => sum(m.map(x => x.rss)) / Math.max(1, sum(m.map(x => x.peers))) / 1024 / 1024
+    let peakPerPeerMB = perPeerMB(await cluster.memory())
 
     // ---- search phase
     const before = await cluster.stats()
@@ -307,6 +313,7 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
     await faultLock
     searches.sort((a, b) => a.seq - b.seq)
     const after = await cluster.stats()
+    peakPerPeerMB = Math.max(peakPerPeerMB, perPeerMB(await cluster.memory()))
     for (const rec of faults) {
       if (rec.restartedAtMs === undefined) continue
       const firstOk = searches.find(s => s.ok && s.atMs >= (rec.restartedAtMs as number))
@@ -324,6 +331,7 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
     }
     const servedAfter = await cluster.stats()
     const memory = await cluster.memory()
+    peakPerPeerMB = Math.max(peakPerPeerMB, perPeerMB(memory))
 
     // ---- summary
     const msgs = sum([...after.entries()].map(([i, s]) => messageCount(spec.generation, s) - messageCount(spec.generation, before.get(i) ?? {}))) +
@@ -351,7 +359,7 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
       ...(spec.generation === 'dht' && dhtDelta('found') > 0 ? { hopsMean: dhtDelta('hopsTotal') / dhtDelta('found'), queriedMean: dhtDelta('queriedTotal') / Math.max(1, dhtDelta('lookups')) } : {}),
       successByPhase,
       ...(restarted !== undefined ? { recoveryMs: (restarted.recoveredAtMs as number) - (restarted.restartedAtMs as number) } : {}),
-      rssPerPeerMB: sum(memory.map(m => m.rss)) / Math.max(1, sum(memory.map(m => m.peers))) / 1024 / 1024,
+      rssPerPeerMB: peakPerPeerMB,
       setupMs
     }
     opts.log(`${spec.id}: success ${(summary.successRate * 100).toFixed(0)}%, ${summary.messagesPerQuery.toFixed(1)} msgs/query, downloads ${okDownloads.length}/${downloads.length}`)

@@ -57,13 +57,15 @@ export interface Topology {
   name: string
   seed: number
   peersPerProcess: number
+  /** how long a network may take to start and become ready (ms) */
+  readyTimeoutMs: number
   files: FileSet
   workload: Workload
   runs: RunSpec[]
 }
 
 const NETWORK_FIELDS = new Set(['generation', 'label', 'peers', 'ttl', 'degree', 'supernodes', 'cache', 'faults'])
-const TOP_FIELDS = new Set(['name', 'seed', 'peersPerProcess', 'files', 'workload', 'networks', 'description'])
+const TOP_FIELDS = new Set(['name', 'seed', 'peersPerProcess', 'readyTimeoutMs', 'files', 'workload', 'networks', 'description'])
 
 function fail (path: string, msg: string): never {
   throw new InvalidTopologyError(`${path}: ${msg}`)
@@ -121,6 +123,7 @@ export function parseTopology (text: string): Topology {
   if (typeof doc.name !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(doc.name)) fail('name', 'must be 1..64 characters of A-Z a-z 0-9 . _ -')
   const seed = int(doc.seed, 'seed', 0, 2 ** 31, DEFAULTS.seed)
   const peersPerProcess = int(doc.peersPerProcess, 'peersPerProcess', 1, 500, DEFAULTS.peersPerProcess)
+  const readyTimeoutMs = int(doc.readyTimeoutMs, 'readyTimeoutMs', 1000, 3600_000, DEFAULTS.readyTimeoutMs)
 
   const f = doc.files ?? {}
   if (!isObject(f)) fail('files', 'must be an object')
@@ -197,5 +200,5 @@ export function parseTopology (text: string): Topology {
     if (ids.has(r.id)) fail('networks', `two runs are both '${r.id}' (give one a label)`)
     ids.add(r.id)
   }
-  return { name: doc.name, seed, peersPerProcess, files, workload, runs }
+  return { name: doc.name, seed, peersPerProcess, readyTimeoutMs, files, workload, runs }
 }

@@ -109,19 +109,19 @@ export class Cluster {
   readonly peers = new Map<number, PlacedPeer>()
   private readonly workers: WorkerProcess[] = []
 
-  async start (specs: PeerSpec[], opts: { perProcess: number, env: Record<string, string>, solo?: Set<number> }): Promise<void> {
+  async start (specs: PeerSpec[], opts: { perProcess: number, env: Record<string, string>, solo?: Set<number>, timeoutMs?: number }): Promise<void> {
     const solo = specs.filter(s => opts.solo?.has(s.index) === true)
     const packed = specs.filter(s => opts.solo?.has(s.index) !== true)
     const groups: Array<{ specs: PeerSpec[], solo: boolean }> = solo.map(s => ({ specs: [s], solo: true }))
     for (let i = 0; i < packed.length; i += opts.perProcess) groups.push({ specs: packed.slice(i, i + opts.perProcess), solo: false })
-    await Promise.all(groups.map(async g => { await this.startGroup(g.specs, g.solo, opts.env) }))
+    await Promise.all(groups.map(async g => { await this.startGroup(g.specs, g.solo, opts.env, opts.timeoutMs) }))
   }
 
-  private async startGroup (specs: PeerSpec[], solo: boolean, env: Record<string, string>): Promise<void> {
+  private async startGroup (specs: PeerSpec[], solo: boolean, env: Record<string, string>, timeoutMs = 0): Promise<void> {
     const worker = new WorkerProcess(env)
     this.workers.push(worker)
     await worker.ready
-    const started = await worker.call<StartedPeer[]>({ op: 'start', peers: specs }, DEFAULTS.workerCommandTimeoutMs + specs.length * 2000)
+    const started = await worker.call<StartedPeer[]>({ op: 'start', peers: specs }, Math.max(timeoutMs, DEFAULTS.workerCommandTimeoutMs + specs.length * 2000))
     for (const [i, p] of started.entries()) this.peers.set(p.index, { ...p, worker, solo, spec: specs[i], env })
   }
 

@@ -79,7 +79,7 @@ export function buildReport (input: ReportInput): Report {
   ), '')
   lines.push('- **msgs/query**: query traffic over all nodes during the search phase divided by the searches. Directory: SEARCH requests and replies at the server. Flood and supernode: QUERY and QUERY_HIT messages sent (each crosses one overlay link). DHT: kad-dht RPCs (request and reply per queried peer) plus keyword-protocol messages. Maintenance (pings, heartbeats, index uploads, DHT republishing) is not counted.')
   lines.push('- **busiest max/mean**: bytes served in the download phase by the busiest node over the mean of all nodes; **busiest share**: its share of all bytes served.')
-  lines.push('- **RSS/peer**: the worker processes\' resident memory over the peers they host, at the end of the run.', '')
+  lines.push('- **RSS/peer**: the worker processes\' resident memory summed, over the peers they host; the peak of samples taken when the network was ready and after each phase.', '')
   if (input.failed.length > 0) {
     lines.push('### Runs that did not complete', '')
     for (const f of input.failed) lines.push(`- ${f.id}: ${f.error}`)
