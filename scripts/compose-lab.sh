@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# The docker lab's cross-generation test (docs/LAB.md, `npm run test:lab`): the
+# `mixed` profile runs the four generations on one network with two bridges,
+# and files cross from one generation to another through them.
+#
+#   1. builds sedai:dev with scripts/lab-image.sh (skip with --no-build);
+#   2. starts the 12 nodes of the `mixed` profile in a project of its own
+#      (sedai-lab) and waits until every daemon answers `sedai id`;
+#   3. (a) Gen 1 -> Gen 2: a file shared on mx-dirpeer (directory only) is
+#      found through the directory server and fetched by mx-hybrid
+#      (directory,flood); a pure flood peer (mx-flood-2) then finds it by
+#      flooding, the bridge being its only holder there, and fetches it;
+#      (b) DHT -> Gen 3: a file shared on mx-dht-3 (dht only) is fetched by
+#      mx-sndht (supernode,dht) with a `get CID` without --from (the DHT's
+#      providers); the leaf mx-leaf (supernode only) then finds it through its
+#      supernode and fetches it in-band through mx-sn;
+#      every transfer is checked by sha256 in both containers;
+#   4. SIGKILLs the directory server: mx-dirpeer's search fails within seconds
+#      with an error (Gen 1 has nothing else), mx-hybrid's still answers
+#      through flooding, and a DHT peer's keyword search still answers;
+#   5. prints each step's time on stderr and PASS or FAIL on stdout, and tears
+#      the project down (`down -v`), also on failure (after the nodes' logs).
+#
+# Searches and gets are retried every 2 s while the overlays form (at most
+# 90 s per search, 120 s per get, none past the deadline below).
+#
+# Exit code 0 on PASS, 1 otherwise. Environment: SEDAI_COMPOSE (the compose
+# command; default `docker compose` when the v2 plugin exists, else
+# docker-compose), SEDAI_LAB_KIB (size of each file, default 3072),
+# SEDAI_LAB_DEADLINE_S (no retry starts later than this many seconds after the
+# image build, default 600).
+set -euo pipefail
+self=$(readlink -f "$0")
+cd "$(dirname "$self")/.."
+
+build=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-build) build=0 ;;
+    *) echo "usage: $0 [--no-build]" >&2; exit 2 ;;
+  esac
+done
+
+PROJECT=sedai-lab
+KIB=${SEDAI_LAB_KIB:-3072}
+case "$KIB" in '' | *[!0-9]* | 0*) echo "SEDAI_LAB_KIB: '$KIB' is not a whole number of KiB from 1" >&2; exit 2 ;; esac
+DEADLINE_S=${SEDAI_LAB_DEADLINE_S:-600}
+case "$DEADLINE_S" in '' | *[!0-9]* | 0*) echo "SEDAI_LAB_DEADLINE_S: '$DEADLINE_S' is not a whole number of seconds from 1" >&2; exit 2 ;; esac
+SEDAI=/app/packages/cli/bin/sedai.js
+SERVICES=(mx-dir mx-dirpeer mx-hybrid mx-flood-1 mx-flood-2 mx-flood-3 mx-sn mx-leaf mx-sndht mx-dht-1 mx-dht-2 mx-dht-3)
+# the compose file's build base, should compose ever build: the offline base
+export SEDAI_BASE=${SEDAI_BASE:-sedai-base:22}
+
+if [ -n "${SEDAI_COMPOSE:-}" ]; then
+  read -r -a COMPOSE <<<"$SEDAI_COMPOSE"
+elif docker compose version >/dev/null 2>&1; then
+  COMPOSE=(docker compose)
+else
+  COMPOSE=(docker-compose)
+fi
+
+log () { printf 'lab: %s\n' "$*" >&2; }
+now () { date +%s%N; }
+ms_since () { echo $(( ($(now) - $1) / 1000000 )); }
+compose () { "${COMPOSE[@]}" -p "$PROJECT" --profile mixed "$@"; }
+
+declare -A ctr=()  # service -> container id
+declare -A peer=() # service -> peer id
+# sedai CMD... in a service's container, as the lab drives it
+sedai () { local s=$1; shift; docker exec "${ctr[$s]}" node "$SEDAI" "$@" --repo /data --json; }
+# one string field of the pretty-printed JSON document on stdin
+field () { sed -n "s/^  \"$1\": \"\\([^\"]*\\)\".*/\\1/p" | head -n 1; }
+sha256_in () { docker exec "${ctr[$1]}" node -e "const h = require('node:crypto').createHash('sha256'); require('node:fs').createReadStream(process.argv[1]).on('data', d => h.update(d)).on('end', () => console.log(h.digest('hex')))" "$2"; }
+# writes SEDAI_LAB_KIB random KiB to PATH in a service's container
+random_file () { docker exec "${ctr[$1]}" node -e "const fs = require('node:fs'); fs.mkdirSync(require('node:path').dirname(process.argv[1]), { recursive: true }); fs.writeFileSync(process.argv[1], require('node:crypto').randomBytes(Number(process.argv[2]) * 1024))" "$2" "$KIB"; }
+
+passed=0
+up=0
+total=$(now)
+# on any exit: FAIL and the nodes' last log lines unless it passed, then down -v
+finish () {
+  if [ "$passed" -ne 1 ]; then
+    echo 'FAIL'
+    if [ "$up" -eq 1 ]; then
+      log 'logs of the failed run:'
+      compose logs --no-color --tail=25 >&2 || true
+    fi
+  fi
+  if [ "$up" -eq 1 ]; then
+    local t
+    t=$(now)
+    if compose down -v --remove-orphans >/dev/null 2>&1; then
+      log "project $PROJECT removed (down -v) in $(ms_since "$t") ms; whole run $(( $(ms_since "$total") / 1000 )) s"
+    else
+      log "warning: '${COMPOSE[*]} -p $PROJECT --profile mixed down -v' failed"
+    fi
+  fi
+}
+trap finish EXIT
+fail () { log "$*"; exit 1; }
+
+# until CMD... succeeds: every 2 s, for at most LIMIT s and never past the run's deadline
+until_ok () {
+  local limit=$1 end
+  shift
+  end=$(( $(date +%s) + limit ))
+  if [ "$end" -gt "$deadline" ]; then end=$deadline; fi
+  while true; do
+    if "$@"; then return 0; fi
+    if [ "$(date +%s)" -ge "$end" ]; then return 1; fi
+    sleep 2
+  done
+}
+
+# search QUERY in SERVICE until a result has CID and names PROVIDER (a peer id); the answer in $out
+out=
+found () {
+  local service=$1 query=$2 cid=$3 provider=$4
+  out=$(sedai "$service" search "$query" 2>/dev/null) || return 1
+  printf '%s\n' "$out" | grep -q "\"cid\": \"$cid\"" && printf '%s\n' "$out" | grep -q "\"$provider\""
+}
+# get CID in SERVICE (no --from: the daemon's modes find the sources); the answer in $out
+fetched () {
+  out=$(sedai "$1" get "$2" --timeout-ms "${3:-120000}" 2>&1) && [ -n "$(printf '%s\n' "$out" | field path)" ]
+}
+# the sha256 of SRC_PATH in SRC_SERVICE equals that of DST_PATH in DST_SERVICE
+same_bytes () {
+  local want have
+  want=$(sha256_in "$1" "$2")
+  have=$(sha256_in "$3" "$4")
+  log "  sha256 in $1: $want"
+  log "  sha256 in $3: $have"
+  [ -n "$want" ] && [ "$want" = "$have" ]
+}
+
+if [ "$build" -eq 1 ]; then
+  t=$(now)
+  bash scripts/lab-image.sh >&2 # stdout is for PASS/FAIL
+  log "step 1: image built in $(ms_since "$t") ms"
+else
+  log 'step 1: image build skipped (--no-build)'
+fi
+docker image inspect "${SEDAI_IMAGE:-sedai:dev}" >/dev/null 2>&1 || fail "no image ${SEDAI_IMAGE:-sedai:dev}: run scripts/lab-image.sh"
+deadline=$(( $(date +%s) + DEADLINE_S ))
+
+# --- step 2: the 12 nodes up ---
+up=1
+compose down -v --remove-orphans >/dev/null 2>&1 || true # leftovers of an interrupted run
+t=$(now)
+log "step 2: starting the mixed profile (${#SERVICES[@]} nodes) with ${COMPOSE[*]}"
+out=$(compose up -d --no-build 2>&1) || fail "compose up failed: $out"
+log "  compose up returned in $(ms_since "$t") ms"
+for s in "${SERVICES[@]}"; do
+  ctr[$s]=$(compose ps -q "$s")
+  [ -n "${ctr[$s]}" ] || fail "$s is not running"
+done
+all_up () {
+  local s
+  for s in "${SERVICES[@]}"; do
+    if [ -z "${peer[$s]:-}" ]; then
+      peer[$s]=$(sedai "$s" id 2>/dev/null | field peerId) || true
+      [ -n "${peer[$s]}" ] || { unset "peer[$s]"; return 1; }
+    fi
+  done
+}
+until_ok 180 all_up || fail "not every daemon answered 'sedai id' within 180 s (up: ${!peer[*]})"
+log "step 2: all ${#SERVICES[@]} daemons answer 'sedai id' after $(ms_since "$t") ms"
+for s in "${SERVICES[@]}"; do log "  $s: ${peer[$s]}"; done
+
+run=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n') # one run's file names, so that no search can match anything older
+name_a=winmx$run.bin
+name_b=kademlia$run.bin
+
+# --- step 3a: Gen 1 -> bridge -> Gen 2 ---
+t=$(now)
+random_file mx-dirpeer "/data/share/$name_a"
+cid_a=$(sedai mx-dirpeer share "/data/share/$name_a" | field cid)
+[ -n "$cid_a" ] || fail "mx-dirpeer could not share $name_a"
+log "step 3a: mx-dirpeer (directory) shares $name_a ($KIB KiB) as $cid_a"
+
+s=$(now)
+until_ok 90 found mx-hybrid "winmx$run" "$cid_a" "${peer[mx-dirpeer]}" || fail "mx-hybrid's search did not find $cid_a at mx-dirpeer within 90 s: $out"
+printf '%s\n' "$out" | grep -q '"note"' && fail "mx-hybrid's search was not answered by the directory: $out"
+log "  mx-hybrid (directory,flood) found it through the directory server in $(ms_since "$s") ms"
+s=$(now)
+until_ok 120 fetched mx-hybrid "$cid_a" || fail "mx-hybrid could not get $cid_a: $out"
+printf '%s\n' "$out" | grep -q "\"${peer[mx-dirpeer]}\"" || fail "mx-dirpeer is not among mx-hybrid's sources: $out"
+path_a_hybrid=$(printf '%s\n' "$out" | field path)
+log "  mx-hybrid got it from mx-dirpeer in $(ms_since "$s") ms (get without --from)"
+same_bytes mx-dirpeer "/data/share/$name_a" mx-hybrid "$path_a_hybrid" || fail 'the hashes differ (mx-dirpeer -> mx-hybrid)'
+
+s=$(now)
+until_ok 90 found mx-flood-2 "winmx$run" "$cid_a" "${peer[mx-hybrid]}" || fail "mx-flood-2's flooded search did not find $cid_a at mx-hybrid within 90 s: $out"
+log "  mx-flood-2 (flood) found it at the bridge mx-hybrid by flooding in $(ms_since "$s") ms"
+s=$(now)
+until_ok 120 fetched mx-flood-2 "$cid_a" || fail "mx-flood-2 could not get $cid_a: $out"
+printf '%s\n' "$out" | grep -q "\"${peer[mx-hybrid]}\"" || fail "mx-hybrid is not among mx-flood-2's sources: $out"
+path_a_flood=$(printf '%s\n' "$out" | field path)
+log "  mx-flood-2 got it from mx-hybrid in $(ms_since "$s") ms (get without --from)"
+same_bytes mx-dirpeer "/data/share/$name_a" mx-flood-2 "$path_a_flood" || fail 'the hashes differ (mx-dirpeer -> mx-flood-2)'
+log "step 3a: Gen 1 -> Gen 2 through the bridge in $(ms_since "$t") ms"
+
+# --- step 3b: DHT -> bridge -> Gen 3 ---
+t=$(now)
+random_file mx-dht-3 "/data/share/$name_b"
+cid_b=$(sedai mx-dht-3 share "/data/share/$name_b" | field cid)
+[ -n "$cid_b" ] || fail "mx-dht-3 could not share $name_b"
+log "step 3b: mx-dht-3 (dht) shares $name_b ($KIB KiB) as $cid_b"
+
+s=$(now)
+until_ok 120 fetched mx-sndht "$cid_b" 60000 || fail "mx-sndht could not get $cid_b within 120 s: $out"
+printf '%s\n' "$out" | grep -q "\"${peer[mx-dht-3]}\"" || fail "mx-dht-3 is not among mx-sndht's sources: $out"
+path_b_sndht=$(printf '%s\n' "$out" | field path)
+# the DHT found the provider: a lookup with a provider other than itself (not the fallback to connected peers)
+dht_found=$(sedai mx-sndht stats | tr -d ' \n' | grep -o '"lookups":{"lookups":[0-9]*,"found":[0-9]*' | sed 's/.*"found"://' || true)
+[ "${dht_found:-0}" -ge 1 ] || fail "mx-sndht's DHT lookups found no provider (stats: ${dht_found:-none}), so the DHT did not bring the source"
+log "  mx-sndht (supernode,dht) got it in $(ms_since "$s") ms (get CID without --from: no supernode path, then the DHT's providers; lookups that found one: $dht_found)"
+same_bytes mx-dht-3 "/data/share/$name_b" mx-sndht "$path_b_sndht" || fail 'the hashes differ (mx-dht-3 -> mx-sndht)'
+
+s=$(now)
+until_ok 90 found mx-leaf "kademlia$run" "$cid_b" "${peer[mx-sndht]}" || fail "mx-leaf's search did not find $cid_b at mx-sndht within 90 s: $out"
+log "  mx-leaf (supernode leaf) found it at mx-sndht through mx-sn in $(ms_since "$s") ms"
+s=$(now)
+until_ok 120 fetched mx-leaf "$cid_b" || fail "mx-leaf could not get $cid_b: $out"
+printf '%s\n' "$out" | grep -q "\"${peer[mx-sndht]}\"" || fail "mx-sndht is not the responder of mx-leaf's in-band get: $out"
+path_b_leaf=$(printf '%s\n' "$out" | field path)
+# what mx-sn served: from its own store, its cache, or relayed from upstream (the responder mx-sndht)
+served=$(sedai mx-sn stats | tr -d ' \n' | grep -o '"bytesServed":{[^}]*}' | head -n 1 | sed 's/"bytesServed"://; s/[{}"]//g; s/:/ /g; s/,/, /g' || true)
+log "  mx-leaf got it in-band in $(ms_since "$s") ms; bytes mx-sn served: ${served:-?}"
+same_bytes mx-dht-3 "/data/share/$name_b" mx-leaf "$path_b_leaf" || fail 'the hashes differ (mx-dht-3 -> mx-leaf)'
+log "step 3b: DHT -> Gen 3 through the bridge in $(ms_since "$t") ms"
+
+# --- step 4: the directory server dies ---
+t=$(now)
+docker kill "${ctr[mx-dir]}" >/dev/null || fail 'docker kill mx-dir failed'
+log 'step 4: mx-dir (directory server) killed with SIGKILL'
+s=$(now)
+if out=$(sedai mx-dirpeer search "winmx$run" 2>/dev/null); then
+  fail "mx-dirpeer's search succeeded without its directory server: $out"
+fi
+elapsed=$(ms_since "$s")
+printf '%s\n' "$out" | grep -q '"code": *"ERR_' || fail "mx-dirpeer's search failed without an error code ($elapsed ms): $out"
+[ "$elapsed" -lt 15000 ] || fail "mx-dirpeer's search took $elapsed ms to fail (not fast): $out"
+log "  mx-dirpeer (directory only): search fails in $elapsed ms: $(printf '%s\n' "$out" | tr -d '\n' | grep -o '"message": *"[^"]*"' | head -n 1)"
+
+s=$(now)
+until_ok 30 found mx-hybrid "winmx$run" "$cid_a" "${peer[mx-flood-2]}" || fail "mx-hybrid's search did not fall back to flooding: $out"
+printf '%s\n' "$out" | grep -q 'answered by flood' || fail "mx-hybrid's answer does not say flooding answered: $out"
+log "  mx-hybrid (directory,flood): search answered by flooding in $(ms_since "$s") ms: $(printf '%s\n' "$out" | field note)"
+
+s=$(now)
+until_ok 30 found mx-dht-1 "kademlia$run" "$cid_b" "${peer[mx-dht-3]}" || fail "mx-dht-1's keyword search did not find $cid_b: $out"
+log "  mx-dht-1 (dht): keyword search answered in $(ms_since "$s") ms, providers: $(printf '%s\n' "$out" | grep -c '"12D3KooW')"
+log "step 4: done in $(ms_since "$t") ms"
+
+log "all steps in $(ms_since "$total") ms"
+passed=1
+echo 'PASS'
