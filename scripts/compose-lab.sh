@@ -33,44 +33,23 @@ set -euo pipefail
 self=$(readlink -f "$0")
 cd "$(dirname "$self")/.."
 
-build=1
-for arg in "$@"; do
-  case "$arg" in
-    --no-build) build=0 ;;
-    *) echo "usage: $0 [--no-build]" >&2; exit 2 ;;
-  esac
-done
+LOG_TAG=lab
+# shellcheck source=compose-common.sh
+source scripts/compose-common.sh "$@"
 
 PROJECT=sedai-lab
 KIB=${SEDAI_LAB_KIB:-3072}
 case "$KIB" in '' | *[!0-9]* | 0*) echo "SEDAI_LAB_KIB: '$KIB' is not a whole number of KiB from 1" >&2; exit 2 ;; esac
 DEADLINE_S=${SEDAI_LAB_DEADLINE_S:-600}
 case "$DEADLINE_S" in '' | *[!0-9]* | 0*) echo "SEDAI_LAB_DEADLINE_S: '$DEADLINE_S' is not a whole number of seconds from 1" >&2; exit 2 ;; esac
-SEDAI=/app/packages/cli/bin/sedai.js
 SERVICES=(mx-dir mx-dirpeer mx-hybrid mx-flood-1 mx-flood-2 mx-flood-3 mx-sn mx-leaf mx-sndht mx-dht-1 mx-dht-2 mx-dht-3)
-# the compose file's build base, should compose ever build: the offline base
-export SEDAI_BASE=${SEDAI_BASE:-sedai-base:22}
-
-if [ -n "${SEDAI_COMPOSE:-}" ]; then
-  read -r -a COMPOSE <<<"$SEDAI_COMPOSE"
-elif docker compose version >/dev/null 2>&1; then
-  COMPOSE=(docker compose)
-else
-  COMPOSE=(docker-compose)
-fi
-
-log () { printf 'lab: %s\n' "$*" >&2; }
-now () { date +%s%N; }
-ms_since () { echo $(( ($(now) - $1) / 1000000 )); }
 compose () { "${COMPOSE[@]}" -p "$PROJECT" --profile mixed "$@"; }
 
 declare -A ctr=()  # service -> container id
 declare -A peer=() # service -> peer id
 # sedai CMD... in a service's container, as the lab drives it
 sedai () { local s=$1; shift; docker exec "${ctr[$s]}" node "$SEDAI" "$@" --repo /data --json; }
-# one string field of the pretty-printed JSON document on stdin
-field () { sed -n "s/^  \"$1\": \"\\([^\"]*\\)\".*/\\1/p" | head -n 1; }
-sha256_in () { docker exec "${ctr[$1]}" node -e "const h = require('node:crypto').createHash('sha256'); require('node:fs').createReadStream(process.argv[1]).on('data', d => h.update(d)).on('end', () => console.log(h.digest('hex')))" "$2"; }
+sha256_in () { sha256_of "${ctr[$1]}" "$2"; }
 # writes SEDAI_LAB_KIB random KiB to PATH in a service's container
 random_file () { docker exec "${ctr[$1]}" node -e "const fs = require('node:fs'); fs.mkdirSync(require('node:path').dirname(process.argv[1]), { recursive: true }); fs.writeFileSync(process.argv[1], require('node:crypto').randomBytes(Number(process.argv[2]) * 1024))" "$2" "$KIB"; }
 

@@ -19,39 +19,18 @@ set -euo pipefail
 self=$(readlink -f "$0")
 cd "$(dirname "$self")/.."
 
-build=1
-for arg in "$@"; do
-  case "$arg" in
-    --no-build) build=0 ;;
-    *) echo "usage: $0 [--no-build]" >&2; exit 2 ;;
-  esac
-done
+LOG_TAG=smoke
+# shellcheck source=compose-common.sh
+source scripts/compose-common.sh "$@"
 
 PROJECT=sedai-smoke
 MIB=${SEDAI_SMOKE_MIB:-20}
 case "$MIB" in '' | *[!0-9]* | 0*) echo "SEDAI_SMOKE_MIB: '$MIB' is not a whole number of MiB from 1" >&2; exit 2 ;; esac
-SEDAI=/app/packages/cli/bin/sedai.js
 FILE=/data/share/random.bin
-# the compose file's build base, should compose ever build: the offline base
-export SEDAI_BASE=${SEDAI_BASE:-sedai-base:22}
-
-if [ -n "${SEDAI_COMPOSE:-}" ]; then
-  read -r -a COMPOSE <<<"$SEDAI_COMPOSE"
-elif docker compose version >/dev/null 2>&1; then
-  COMPOSE=(docker compose)
-else
-  COMPOSE=(docker-compose)
-fi
-
-log () { printf 'smoke: %s\n' "$*" >&2; }
-now () { date +%s%N; }
-ms_since () { echo $(( ($(now) - $1) / 1000000 )); }
 compose () { "${COMPOSE[@]}" -p "$PROJECT" --profile gen0 "$@"; }
 # sedai CMD... in a container, as the lab drives it
 sedai () { local c=$1; shift; docker exec "$c" node "$SEDAI" "$@" --repo /data --json; }
-# one string field of the pretty-printed JSON document on stdin
-field () { sed -n "s/^  \"$1\": \"\\([^\"]*\\)\".*/\\1/p" | head -n 1; }
-sha256_in () { docker exec "$1" node -e "const h = require('node:crypto').createHash('sha256'); require('node:fs').createReadStream(process.argv[1]).on('data', d => h.update(d)).on('end', () => console.log(h.digest('hex')))" "$2"; }
+sha256_in () { sha256_of "$1" "$2"; }
 
 passed=0
 up=0

@@ -48,6 +48,8 @@ export interface RunSummary {
   /** peak of (worker RSS summed) / peers, sampled when the network is ready and after each phase */
   rssPerPeerMB: number
   setupMs: number
+  /** flood and supernode: queries shed or dropped by full send queues or throttling during the search phase (0 = every copy went out) */
+  queriesDropped?: number
 }
 
 export interface RunResult {
@@ -348,6 +350,8 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
     }
     const dhtDelta = (key: string): number => sum([...after.entries()].map(([i, s]) => counter(s, 'dht', 'lookups', key) - counter(before.get(i) ?? {}, 'dht', 'lookups', key)))
     const restarted = faults.find(f => f.recoveredAtMs !== undefined)
+    const overlay = spec.generation === 'flood' || spec.generation === 'supernode' ? spec.generation : undefined
+    const drops = (st: Record<string, any>): number => overlay === undefined ? 0 : ['shedQueries', 'droppedQueueFull', 'droppedThrottled'].reduce((a, k) => a + counter(st, overlay, k), 0)
     const summary: RunSummary = {
       successRate: rate(searches),
       messagesPerQuery: msgs / Math.max(1, searches.length),
@@ -360,7 +364,8 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
       successByPhase,
       ...(restarted !== undefined ? { recoveryMs: (restarted.recoveredAtMs as number) - (restarted.restartedAtMs as number) } : {}),
       rssPerPeerMB: peakPerPeerMB,
-      setupMs
+      setupMs,
+      ...(overlay !== undefined ? { queriesDropped: sum([...after.entries()].map(([i, st]) => drops(st) - drops(before.get(i) ?? {}))) } : {})
     }
     opts.log(`${spec.id}: success ${(summary.successRate * 100).toFixed(0)}%, ${summary.messagesPerQuery.toFixed(1)} msgs/query, downloads ${okDownloads.length}/${downloads.length}`)
     return { spec, summary, searches, downloads, faults, memory }

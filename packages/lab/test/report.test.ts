@@ -33,7 +33,7 @@ test('the report states each claim with the figures of the run, and draws the ch
   const results = [
     result('directory N=6', { successRate: 0.75, messagesPerQuery: 1.5, successByPhase: { normal: 1, down: 0, restarted: 1 }, recoveryMs: 2500, busiestShare: 0.6, busiestMaxOverMean: 3 }, { searches, faults: [{ kill: 'server', peers: [0], atMs: 600, restartedAtMs: 900, recoveredAtMs: 3400 }] }),
     result('flood N=16', { messagesPerQuery: 40 }),
-    result('flood N=64', { messagesPerQuery: 170 }),
+    result('flood N=64', { messagesPerQuery: 170, queriesDropped: 12 }),
     result('flood-ttl N=16 TTL=1', { successRate: 0.25, messagesPerQuery: 4 }),
     result('flood-ttl N=16 TTL=3', { successRate: 0.9, messagesPerQuery: 30 }),
     result('dht N=16', { hopsMean: 0, queriedMean: 5 }),
@@ -49,6 +49,7 @@ test('the report states each claim with the figures of the run, and draws the ch
   assert.match(md, /A dead directory server stops search\*\* \(directory N=6\)\. Search success before the kill 100%, while down 0%, after the restart 100%; the first search to succeed after the restart finished 2\.5 s after it/)
   assert.match(md, /N = 64: 1\.20 hops, 14\.0 peers queried per lookup \(log2 N = 6\.0\)/)
   assert.match(md, /- x: boom/)
+  assert.match(md, /Queries dropped under load\*\* \(.*\): flood N=64 12\./)
   for (const file of ['messages-vs-n.svg', 'success-vs-ttl.svg', 'messages-vs-ttl.svg', 'fault-timeline.svg', 'busiest-node.svg', 'dht-hops-vs-n.svg', 'success.svg', 'first-hit.svg', 'download-time.svg', 'messages.svg']) {
     assert.ok(r.charts.has(file), file)
     assert.match(md, new RegExp(`\\]\\(${file.replace('.', '\\.')}\\)`))

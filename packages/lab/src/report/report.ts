@@ -78,6 +78,8 @@ export function buildReport (input: ReportInput): Report {
     })
   ), '')
   lines.push('- **msgs/query**: query traffic over all nodes during the search phase divided by the searches. Directory: SEARCH requests and replies at the server. Flood and supernode: QUERY and QUERY_HIT messages sent (each crosses one overlay link). DHT: kad-dht RPCs (request and reply per queried peer) plus keyword-protocol messages. Maintenance (pings, heartbeats, index uploads, DHT republishing) is not counted.')
+  const dropped = results.filter(r => (r.summary.queriesDropped ?? 0) > 0)
+  if (dropped.length > 0) lines.push(`- **Queries dropped under load** (shed or throttled by a peer, so the flood reached fewer peers than the TTL allows): ${dropped.map(r => `${r.spec.id} ${r.summary.queriesDropped}`).join('; ')}.`)
   lines.push('- **busiest max/mean**: bytes served in the download phase by the busiest node over the mean of all nodes; **busiest share**: its share of all bytes served.')
   lines.push('- **RSS/peer**: the worker processes\' resident memory summed, over the peers they host; the peak of samples taken when the network was ready and after each phase.', '')
   if (input.failed.length > 0) {
