@@ -226,7 +226,8 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
     // the seeds of the overlay first (the server, the first supernodes), then everyone
     const first = spec.generation === 'directory' ? [0] : spec.generation === 'supernode' ? l.supernodes : []
     const firstSet = new Set(first)
-    const startOpts = { perProcess: topology.peersPerProcess, env: l.env, solo: l.solo, timeoutMs: topology.readyTimeoutMs }
+    const env = { ...l.env, SEDAI_LAB_MAX_CONNECTIONS: String(spec.maxConnections) }
+    const startOpts = { perProcess: topology.peersPerProcess, env, solo: l.solo, timeoutMs: topology.readyTimeoutMs }
     await cluster.start(l.specs.filter(s => firstSet.has(s.index)), startOpts)
     await cluster.start(l.specs.filter(s => !firstSet.has(s.index)), startOpts)
     opts.log(`${spec.id}: ${spec.peers} peers up in ${Math.round(performance.now() - t0)} ms`)

@@ -50,6 +50,8 @@ export interface RunSpec {
   supernodes: number
   /** supernode: path caching on (the default) or off */
   cache: boolean
+  /** libp2p connection cap per peer */
+  maxConnections: number
   faults: Fault[]
 }
 
@@ -64,7 +66,7 @@ export interface Topology {
   runs: RunSpec[]
 }
 
-const NETWORK_FIELDS = new Set(['generation', 'label', 'peers', 'ttl', 'degree', 'supernodes', 'cache', 'faults'])
+const NETWORK_FIELDS = new Set(['generation', 'label', 'peers', 'ttl', 'degree', 'supernodes', 'cache', 'maxConnections', 'faults'])
 const TOP_FIELDS = new Set(['name', 'seed', 'peersPerProcess', 'readyTimeoutMs', 'files', 'workload', 'networks', 'description'])
 
 function fail (path: string, msg: string): never {
@@ -172,6 +174,7 @@ export function parseTopology (text: string): Topology {
     const caches = generation === 'supernode'
       ? sweep(n.cache, `${path}.cache`, (x, p) => typeof x === 'boolean' ? x : fail(p, 'must be true or false'), true)
       : (n.cache === undefined ? [true] : fail(`${path}.cache`, 'only supernode networks cache'))
+    const maxConnections = int(n.maxConnections, `${path}.maxConnections`, 4, 1000, DEFAULTS.maxConnections)
     if (n.supernodes !== undefined && generation !== 'supernode') fail(`${path}.supernodes`, 'only supernode networks have supernodes')
     if (n.faults !== undefined && (!Array.isArray(n.faults) || n.faults.length > 8)) fail(`${path}.faults`, 'must list 0..8 faults')
     const faults = ((n.faults ?? []) as unknown[]).map((x, j) => parseFault(x, `${path}.faults[${j}]`))
@@ -189,7 +192,7 @@ export function parseTopology (text: string): Topology {
           const parts = [label, `N=${peers}`]
           if (ttl !== undefined) parts.push(`TTL=${ttl}`)
           if (generation === 'supernode' && caches.length > 1) parts.push(cache ? 'cache on' : 'cache off')
-          runs.push({ id: parts.join(' '), label, generation, peers, ...(ttl !== undefined ? { ttl } : {}), degree, supernodes, cache, faults })
+          runs.push({ id: parts.join(' '), label, generation, peers, ...(ttl !== undefined ? { ttl } : {}), degree, supernodes, cache, maxConnections, faults })
         }
       }
     }

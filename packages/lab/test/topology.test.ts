@@ -19,6 +19,9 @@ test('defaults fill what a topology leaves out', () => {
   assert.equal(t.runs.length, 1)
   assert.equal(t.runs[0].id, 'flood N=8')
   assert.deepEqual(t.runs[0].degree, [...DEFAULTS.floodDegree])
+  assert.equal(t.runs[0].maxConnections, DEFAULTS.maxConnections)
+  assert.equal(parse({ name: 'm', networks: [{ generation: 'dht', peers: 8, maxConnections: 24 }] }).runs[0].maxConnections, 24)
+  refused({ name: 'm', networks: [{ generation: 'dht', peers: 8, maxConnections: 2 }] }, /maxConnections/)
 })
 
 test('array fields are sweeps: one run per combination, each with its own id', () => {

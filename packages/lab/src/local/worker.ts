@@ -16,7 +16,7 @@ import type { Envelope, GetOutcome, MemoryReport, PeerSpec, Reply, Request, Sear
 
 const logger = silentLogger()
 const peers = new Map<number, Daemon>()
-/** lab peers keep few connections and no connection monitor (its pings are most of an idle lab's CPU) */
+/** lab peers keep few connections (the network's maxConnections, set by the runner) and no connection monitor (its pings are most of an idle lab's CPU) */
 const nodeOptions = {
   maxConnections: Number(process.env.SEDAI_LAB_MAX_CONNECTIONS ?? DEFAULTS.maxConnections),
   connectionMonitor: false,
