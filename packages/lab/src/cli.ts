@@ -1,15 +1,18 @@
 import { parseArgs } from 'node:util'
-import { resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { LabError } from './errors.ts'
-import { loadTopology, runLab } from './run.ts'
+import { loadResults, loadTopology, runLab, writeReport } from './run.ts'
 
 const USAGE = `usage: sedai lab run TOPOLOGY.json [--out DIR] [--only TEXT] [--keep]
        sedai lab check TOPOLOGY.json
+       sedai lab report RESULTS.json [--out DIR]
 
 run    starts every network of the topology on 127.0.0.1 (real daemons, many per
        process), runs the same workload on each and writes DIR/report.md, SVG
        plots and results.json (DIR default: lab-report/<topology name>)
 check  validates the file and lists the runs it expands to
+report rebuilds report.md and the plots from a run's results.json (DIR default:
+       the folder of RESULTS.json)
 `
 
 /** `sedai lab ...` / `sedai-lab ...`; resolves to the exit code (0 ok, 1 failed, 2 usage). */
@@ -23,11 +26,16 @@ export async function labMain (argv: string[], argv0 = 'sedai lab'): Promise<num
   }
   const [cmd, file, ...extra] = parsed.positionals
   if (parsed.values.help || cmd === 'help') { process.stdout.write(USAGE); return 0 }
-  if ((cmd !== 'run' && cmd !== 'check') || file === undefined || extra.length > 0) {
-    process.stderr.write(`error: expected 'run TOPOLOGY.json' or 'check TOPOLOGY.json'\n${USAGE}`)
+  if ((cmd !== 'run' && cmd !== 'check' && cmd !== 'report') || file === undefined || extra.length > 0) {
+    process.stderr.write(`error: expected 'run TOPOLOGY.json', 'check TOPOLOGY.json' or 'report RESULTS.json'\n${USAGE}`)
     return 2
   }
   try {
+    if (cmd === 'report') {
+      const out = resolve(parsed.values.out ?? dirname(file))
+      process.stdout.write(`${await writeReport(out, await loadResults(file), [argv0, ...argv].join(' '))}\n`)
+      return 0
+    }
     const topology = await loadTopology(file)
     if (cmd === 'check') {
       process.stdout.write(`${topology.name}: ${topology.runs.length} runs\n${topology.runs.map(r => `  ${r.id}\n`).join('')}`)

@@ -13,5 +13,6 @@ export { bytesServed, messageCount, percentile, runNetwork } from './experiment.
 export type { DownloadRecord, FaultRecord, RunResult, RunSummary, SearchRecord } from './experiment.ts'
 export { buildReport, markdownTable } from './report/report.ts'
 export { renderSvg } from './report/svg.ts'
-export { loadTopology, runLab } from './run.ts'
+export { loadResults, loadTopology, runLab, writeReport } from './run.ts'
+export type { RunMeta, SavedResults } from './run.ts'
 export { labMain } from './cli.ts'

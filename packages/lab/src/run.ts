@@ -3,6 +3,7 @@ import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { runNetwork } from './experiment.ts'
 import { buildReport } from './report/report.ts'
+import { InvalidTopologyError } from './errors.ts'
 import { parseTopology } from './topology.ts'
 import { fileSet, writeFiles } from './workload.ts'
 import type { RunResult } from './experiment.ts'
@@ -18,6 +19,39 @@ export interface LabRunOptions {
   /** only the runs whose id contains this */
   only?: string
   log?: (msg: string) => void
+}
+
+/** How a lab run was made, kept in results.json so a report can be rebuilt from it. */
+export interface RunMeta { command: string, machine: string, startedAt: string, durationMs: number }
+
+export interface SavedResults { meta: RunMeta, topology: Topology, results: RunResult[], failed: Array<{ id: string, error: string }> }
+
+/** Writes report.md and its SVGs into `out`; resolves to report.md's path. */
+export async function writeReport (out: string, saved: SavedResults, rebuiltBy?: string): Promise<string> {
+  const { meta, topology, results, failed } = saved
+  const report = buildReport({ topology, results, failed, command: meta.command, machine: meta.machine, startedAt: new Date(meta.startedAt), durationMs: meta.durationMs, rebuiltBy })
+  await mkdir(out, { recursive: true })
+  for (const [file, svg] of report.charts) await writeFile(join(out, file), svg)
+  const reportPath = join(out, 'report.md')
+  await writeFile(reportPath, report.markdown)
+  return reportPath
+}
+
+/** Reads a results.json that `sedai lab run` wrote; the topology in it is checked again. */
+export async function loadResults (path: string): Promise<SavedResults> {
+  let doc: any
+  try {
+    doc = JSON.parse(await readFile(path, 'utf8'))
+  } catch (err: any) {
+    if (err.code === 'ENOENT') throw err
+    throw new InvalidTopologyError(`${path}: not JSON: ${err.message}`)
+  }
+  const t = doc?.topology
+  if (typeof doc?.meta?.command !== 'string' || typeof doc.meta.startedAt !== 'string' || !Array.isArray(doc.results) || !Array.isArray(doc.failed) ||
+      typeof t?.name !== 'string' || typeof t.files !== 'object' || typeof t.workload !== 'object' || !Array.isArray(t.runs)) {
+    throw new InvalidTopologyError(`${path}: not a results.json written by sedai lab run (meta, topology, results, failed)`)
+  }
+  return { meta: doc.meta, topology: t, results: doc.results, failed: doc.failed }
 }
 
 export async function loadTopology (path: string): Promise<Topology> {
@@ -52,12 +86,9 @@ export async function runLab (topology: Topology, opts: LabRunOptions): Promise<
       }
       if (opts.keep !== true) await rm(dir, { recursive: true, force: true })
     }
-    const machine = `${cpus().length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.versions.node}`
-    const report = buildReport({ topology, results, failed, command: opts.command, machine, startedAt, durationMs: performance.now() - t0 })
-    for (const [file, svg] of report.charts) await writeFile(join(opts.out, file), svg)
-    const reportPath = join(opts.out, 'report.md')
-    await writeFile(reportPath, report.markdown)
-    await writeFile(join(opts.out, 'results.json'), JSON.stringify({ topology, results, failed }, null, 1) + '\n')
+    const meta: RunMeta = { command: opts.command, machine: `${cpus().length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.versions.node}`, startedAt: startedAt.toISOString(), durationMs: performance.now() - t0 }
+    await writeFile(join(opts.out, 'results.json'), JSON.stringify({ meta, topology, results, failed }, null, 1) + '\n')
+    const reportPath = await writeReport(opts.out, { meta, topology, results, failed })
     return { results, failed, reportPath }
   } finally {
     if (opts.keep !== true) await rm(scratch, { recursive: true, force: true }); else log(`peers' repos kept in ${scratch}`)

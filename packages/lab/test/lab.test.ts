@@ -74,6 +74,16 @@ test('sedai lab run: every generation on loopback, one report with the seed\'s c
     assert.match(md, /A dead directory server stops search/)
     assert.match(md, /A small TTL misses files/)
     assert.match(md, /sedai lab run .*smoke\.json/)
+    // the report rebuilt from results.json alone says so, with the same figures
+    const again = join(out, 'again')
+    const rebuilt = await sedai(['lab', 'report', join(out, 'results.json'), '--out', again], 60_000)
+    assert.equal(rebuilt.code, 0, rebuilt.stderr)
+    const md2 = await readFile(join(again, 'report.md'), 'utf8')
+    assert.match(md2, /rebuilt from its results\.json by `sedai lab report /)
+    assert.equal(md2.split('## Runs')[1], md.split('## Runs')[1])
+    const bogus = await sedai(['lab', 'report', join(out, 'report.md')], 60_000)
+    assert.notEqual(bogus.code, 0)
+    assert.match(bogus.stderr, /not JSON|not a results\.json/)
   } finally {
     await rm(out, { recursive: true, force: true })
   }

@@ -10,7 +10,8 @@ const topology = parseTopology(JSON.stringify({
     { generation: 'directory', peers: 6, faults: [{ at: 0.5, kill: 'server', restartAt: 0.75 }] },
     { generation: 'flood', peers: [16, 64] },
     { generation: 'flood', label: 'flood-ttl', peers: 16, ttl: [1, 3] },
-    { generation: 'dht', peers: [16, 64] }
+    { generation: 'dht', peers: [16, 64] },
+    { generation: 'supernode', peers: 16, cache: [true, false] }
   ]
 }))
 
@@ -37,7 +38,9 @@ test('the report states each claim with the figures of the run, and draws the ch
     result('flood-ttl N=16 TTL=1', { successRate: 0.25, messagesPerQuery: 4 }),
     result('flood-ttl N=16 TTL=3', { successRate: 0.9, messagesPerQuery: 30 }),
     result('dht N=16', { hopsMean: 0, queriedMean: 5 }),
-    result('dht N=64', { hopsMean: 1.2, queriedMean: 14 })
+    result('dht N=64', { hopsMean: 1.2, queriedMean: 14 }),
+    result('supernode N=16 cache on', { busiestShare: 0.2 }),
+    result('supernode N=16 cache off', { busiestShare: 0.45 })
   ]
   const r = buildReport({ topology, results, failed: [{ id: 'x', error: 'boom' }], command: 'sedai lab run r.json', machine: 'test', startedAt: new Date(0), durationMs: 1000 })
   const md = r.markdown
@@ -49,6 +52,7 @@ test('the report states each claim with the figures of the run, and draws the ch
   assert.match(md, /A dead directory server stops search\*\* \(directory N=6\)\. Search success before the kill 100%, while down 0%, after the restart 100%; the first search to succeed after the restart finished 2\.5 s after it/)
   assert.match(md, /N = 64: 1\.20 hops, 14\.0 peers queried per lookup \(log2 N = 6\.0\)/)
   assert.match(md, /- x: boom/)
+  assert.match(md, /Caches take load off a hot holder\.\*\* With the supernodes' path cache on \(supernode N=16 cache on\) the busiest node served 20% of all bytes; with it off \(supernode N=16 cache off\), 45%\./)
   assert.match(md, /Queries dropped under load\*\* \(.*\): flood N=64 12\./)
   for (const file of ['messages-vs-n.svg', 'success-vs-ttl.svg', 'messages-vs-ttl.svg', 'fault-timeline.svg', 'busiest-node.svg', 'dht-hops-vs-n.svg', 'success.svg', 'first-hit.svg', 'download-time.svg', 'messages.svg']) {
     assert.ok(r.charts.has(file), file)

@@ -8,7 +8,7 @@ import type { Command } from '../context.ts'
  */
 export const lab: Command = {
   name: 'lab',
-  usage: 'lab run TOPOLOGY.json [--out DIR] [--only TEXT] [--keep] | lab check TOPOLOGY.json',
+  usage: 'lab run TOPOLOGY.json [--out DIR] [--only TEXT] [--keep] | lab check TOPOLOGY.json | lab report RESULTS.json [--out DIR]',
   summary: 'run a lab experiment on loopback and write a comparison report (docs/LAB.md)',
   async run (argv) {
     let mod: { labMain: (argv: string[], argv0?: string) => Promise<number> }

@@ -13,6 +13,8 @@ export interface ReportInput {
   machine: string
   startedAt: Date
   durationMs: number
+  /** the command that rebuilt this report from results.json, if it was */
+  rebuiltBy?: string
 }
 
 export interface Report {
@@ -66,8 +68,8 @@ export function buildReport (input: ReportInput): Report {
   const add = (file: string, chart: Chart): string => { charts.set(file, renderSvg(chart)); return `![${chart.title}](${file})` }
   const lines: string[] = []
   lines.push(`# Lab report: ${topology.name}`, '')
-  lines.push(`Made by \`${input.command}\` on ${input.startedAt.toISOString()} (${Math.round(input.durationMs / 1000)} s; ${input.machine}).`, '')
-  lines.push(`Workload, the same for every run: ${topology.files.count} files of ${topology.files.bytes} bytes, ${topology.files.replicas} holder(s) each at the start; ${topology.workload.searches} searches (Zipf s = ${topology.workload.zipf} over the files, ${topology.workload.concurrency} at a time, ${topology.workload.searchTimeoutMs} ms deadline), then ${topology.workload.downloads} downloads one at a time; seed ${topology.seed}. Peers run as real sedai daemons on 127.0.0.1, ${topology.peersPerProcess} per process.`, '')
+  lines.push(`Made by \`${input.command}\` on ${input.startedAt.toISOString()} (${Math.round(input.durationMs / 1000)} s; ${input.machine})${input.rebuiltBy !== undefined ? `; this page rebuilt from its results.json by \`${input.rebuiltBy}\`` : ''}.`, '')
+  lines.push(`Workload, the same for every run: ${topology.files.count} files of ${topology.files.bytes} bytes, ${topology.files.replicas === 1 ? 'one holder' : `${topology.files.replicas} holders`} each at the start; ${topology.workload.searches} searches (Zipf s = ${topology.workload.zipf} over the files, ${topology.workload.concurrency} at a time, ${topology.workload.searchTimeoutMs} ms deadline), then ${topology.workload.downloads} downloads one at a time; seed ${topology.seed}. Peers run as real sedai daemons on 127.0.0.1, ${topology.peersPerProcess} per process.`, '')
 
   lines.push('## Runs', '')
   lines.push(markdownTable(
@@ -122,8 +124,14 @@ export function buildReport (input: ReportInput): Report {
   // 4. caches take load off a hot holder
   const withLoad = results.filter(r => r.summary.busiestShare !== undefined)
   if (withLoad.length > 0) {
-    lines.push(`**Caches take load off a hot holder.** Share of all bytes served by the busiest node under Zipf popularity: ${withLoad.map(r => `${r.spec.id} ${pct(r.summary.busiestShare)}`).join('; ')}. ` +
-      'Every generation also spreads load through downloaders that share what they fetched; Gen 3 adds the caches on the query path.', '')
+    const gen3 = withLoad.filter(r => r.spec.generation === 'supernode')
+    const on = gen3.find(r => r.spec.cache)
+    const off = gen3.find(r => !r.spec.cache && r.spec.peers === on?.spec.peers)
+    const pair = on !== undefined && off !== undefined
+      ? `With the supernodes' path cache on (${on.spec.id}) the busiest node served ${pct(on.summary.busiestShare)} of all bytes; with it off (${off.spec.id}), ${pct(off.summary.busiestShare)}. `
+      : ''
+    lines.push(`**Caches take load off a hot holder.** ${pair}The busiest node's share of the bytes served under Zipf popularity, every run: ${withLoad.map(r => `${r.spec.id} ${pct(r.summary.busiestShare)}`).join('; ')}. ` +
+      'Every generation also spreads load through downloaders that share what they fetched; Gen 3 adds the caches on the query path. A share that rests on few downloads (a run whose downloads mostly failed) says little.', '')
     lines.push(add('busiest-node.svg', { kind: 'bar', title: 'Load on the busiest node (download phase)', yLabel: 'share of all bytes served', categories: withLoad.map(r => r.spec.id), series: [{ name: 'busiest node share', values: withLoad.map(r => r.summary.busiestShare as number) }] }), '')
   }
   // 5. DHT lookups grow like log N
