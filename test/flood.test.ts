@@ -135,16 +135,17 @@ test('20 peers in a random graph (degree 3-5, with cycles): TTL reach, TTL 1 = n
     const dist = distances(n, edges, from)
     const far = dist.indexOf(Math.max(...dist))
     let found = await search(nodes[from], `graph-node-${far}.txt`, dist[far], 3000)
-    if (found.length === 0) {
+    for (let attempt = 1; found.length === 0 && attempt <= 2; attempt++) {
       // with TTL exactly the distance, a copy that reaches a peer first over a longer path
       // (a busy machine delays some hops) arrives with less TTL left, and the shorter
-      // path's copy is then a duplicate: Gnutella's dedup-by-id cost. Show which, ask once more.
+      // path's copy is then a duplicate: Gnutella's dedup-by-id cost. Show which, ask again (twice at most:
+      // on a loaded 2-core machine one retry also lost the race once).
       const id = await lastOriginated(nodes[from])
       const at = ((await api(nodes[far]).stats() as any).flood.recentQueries as any[]).find(r => r.id === id)
       const why = at === undefined
         ? 'the query never reached it (a copy over a longer path came first somewhere and ran out of TTL)'
         : `it got the query (hops ${at.hops}) and answered, but no hit arrived in time`
-      t.diagnostic(`peer ${from} -> peer ${far}: missed at TTL ${dist[far]}: ${why}; asking again`)
+      t.diagnostic(`peer ${from} -> peer ${far}: missed at TTL ${dist[far]}: ${why}; asking again (${attempt} of 2)`)
       found = await search(nodes[from], `graph-node-${far}.txt`, dist[far], 3000)
     }
     if (found.length === 0) {
