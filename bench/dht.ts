@@ -54,6 +54,17 @@ const JOIN_DIALS = 3
 const KEYS_AT = new Map((process.env.BENCH_DHT_KEYS_AT ?? '').split(',').filter(x => x.includes(':')).map(x => x.split(':').map(Number) as [number, number]))
 const keysFor = (n: number): number => Math.min(KEYS, KEYS_AT.get(n) ?? KEYS)
 const PROVIDE_CONCURRENCY = Number(process.env.BENCH_DHT_PROVIDE_CONCURRENCY ?? 16)
+/**
+ * Open connections per node (0 = @sedai/core's default, 300, and no pruning
+ * on loopback). Every closer peer a kad-dht reply names is pinged before it
+ * enters the routing table (kad-dht's prefixLength 6 leaves room for all of
+ * N = 256), and every lookup dials the peers it asks, so without a cap the
+ * nodes drift to the full mesh (32,640 connections at N = 256, each kept alive
+ * by yamux pings).
+ */
+const MAX_CONNECTIONS = Number(process.env.BENCH_DHT_MAX_CONNECTIONS ?? 48)
+/** 0 (default): routing-table contacts are not pinged (see trustContacts); 1 = kad-dht's pings, as in the daemon. */
+const NO_CONTACT_PINGS = (process.env.BENCH_DHT_CONTACT_PINGS ?? '0') !== '1'
 
 interface Lookup { found: boolean, firstProviderMs?: number, hops?: number, queried: number }
 
@@ -81,6 +92,28 @@ function quiet (node: SedaiLibp2p<{ dht: SingleKadDHT }>): void {
   dht.routingTableRefresh.refreshTable = () => {}
   const monitor = (node as any).components.connectionMonitor
   if (monitor !== undefined) monitor.start = () => {}
+  // libp2p never prunes a connection whose remote address is on the allow
+  // list, and @sedai/core allow-lists loopback (so local peers pass the
+  // per-host inbound limits); on 127.0.0.1 that made maxConnections a no-op.
+  // An empty list for the pruner alone: inbound connections are still
+  // accepted, and the surplus over maxConnections is closed.
+  const pruner = (node as any).components.connectionManager?.connectionPruner
+  if (pruner !== undefined && MAX_CONNECTIONS > 0) pruner.allow = []
+}
+
+/**
+ * kad-dht pings every new contact before it enters the routing table (and,
+ * when a bucket is full, its oldest contacts), and a ping needs a connection:
+ * every closer peer named in any reply gets dialled, and with kad-dht's
+ * prefixLength 6 (up to 64 buckets of k) the table has room for all of
+ * N = 256, so every node ends up dialling every other (a Noise handshake and
+ * an identify each). In a bench no node leaves, so every such ping succeeds
+ * and changes nothing in the tables; with its threshold at infinity no contact
+ * counts as due for one. Called after start (the bucket trie is made there).
+ */
+function trustContacts (node: SedaiLibp2p<{ dht: SingleKadDHT }>): void {
+  const kb = (node.services.dht as any).routingTable?.kb
+  if (kb !== undefined) kb.lastPingThreshold = Infinity
 }
 
 /** The daemon's kad-dht settings, except that no timer fires during a bench run. */
@@ -100,10 +133,12 @@ async function worker (): Promise<void> {
           privateKey: await generateKeyPair('Ed25519'),
           listen: ['/ip4/127.0.0.1/tcp/0'],
           start: false,
+          ...(MAX_CONNECTIONS > 0 ? { maxConnections: MAX_CONNECTIONS } : {}),
           services: { dht: dhtService(config, (c) => { entry.components = c }) as any }
         }) as any
         quiet(entry.node)
         await entry.node.start()
+        if (NO_CONTACT_PINGS) trustContacts(entry.node)
         nodes.push(entry)
       }
       return nodes.map(n => n.node.getMultiaddrs()[0].toString())
@@ -138,7 +173,7 @@ async function worker (): Promise<void> {
       return placed
     },
     async records () {
-      return await Promise.all(nodes.map(async n => ({ records: (await countProviderRecords(n.components as KadDHTComponents)).records, rt: n.node.services.dht.routingTable.size })))
+      return await Promise.all(nodes.map(async n => ({ records: (await countProviderRecords(n.components as KadDHTComponents)).records, rt: n.node.services.dht.routingTable.size, conns: n.node.getConnections().length })))
     },
     async lookup ({ node, key }: { node: number, key: string }): Promise<Lookup> {
       const n = nodes[node].node
@@ -156,6 +191,8 @@ async function worker (): Promise<void> {
       err => { process.send?.({ id: msg.id, error: String(err?.stack ?? err) }) }
     )
   })
+  // a normal exit on the parent's kill, so --cpu-prof and the like can write their files
+  process.on('SIGTERM', () => { process.exit(0) })
   process.send?.({ ready: true })
 }
 
@@ -226,7 +263,7 @@ async function runSize (n: number): Promise<Record<string, string>> {
     })))
     const provideMs = Date.now() - t1
     progress(`N=${n}: ${nKeys} keys provided in ${(provideMs / 1000).toFixed(1)} s`)
-    const stored = (await Promise.all(workers.map(async w => await w.call<Array<{ records: number, rt: number }>>('records')))).flat()
+    const stored = (await Promise.all(workers.map(async w => await w.call<Array<{ records: number, rt: number, conns: number }>>('records')))).flat()
     const records = stored.map(x => x.records)
 
     // lookups from random non-owners, once the routing-table updates queued by the provides have run
@@ -250,6 +287,7 @@ async function runSize (n: number): Promise<Record<string, string>> {
       'rt join': fmt(mean(tables)),
       'rt min': String(Math.min(...stored.map(x => x.rt))),
       'rt mean': fmt(mean(stored.map(x => x.rt))),
+      'conn mean': fmt(mean(stored.map(x => x.conns))),
       'found %': fmt(100 * found.length / results.length),
       'hops mean': fmt(mean(hops), 2),
       'hops p50': fmt(percentile(hops, 50), 0),

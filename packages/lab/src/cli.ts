@@ -3,13 +3,17 @@ import { dirname, resolve } from 'node:path'
 import { LabError } from './errors.ts'
 import { loadResults, loadTopology, runLab, writeReport } from './run.ts'
 
-const USAGE = `usage: sedai lab run TOPOLOGY.json [--out DIR] [--only TEXT] [--keep]
+const USAGE = `usage: sedai lab run TOPOLOGY.json [--out DIR] [--only TEXT] [--keep] [--runner local|docker] [--image NAME]
        sedai lab check TOPOLOGY.json
        sedai lab report RESULTS.json [--out DIR]
 
-run    starts every network of the topology on 127.0.0.1 (real daemons, many per
-       process), runs the same workload on each and writes DIR/report.md, SVG
-       plots and results.json (DIR default: lab-report/<topology name>)
+run    starts every network of the topology, runs the same workload on each and
+       writes DIR/report.md, SVG plots and results.json (DIR default:
+       lab-report/<topology name>); --runner local (the default unless the
+       file says otherwise): real daemons, many per process, on 127.0.0.1;
+       --runner docker: one container per peer (docker-compose, image
+       --image, default $SEDAI_IMAGE or sedai:dev from 'npm run lab:image'),
+       which can also apply the networks' delay/loss/rate conditions
 check  validates the file and lists the runs it expands to
 report rebuilds report.md and the plots from a run's results.json (DIR default:
        the folder of RESULTS.json)
@@ -19,7 +23,7 @@ report rebuilds report.md and the plots from a run's results.json (DIR default:
 export async function labMain (argv: string[], argv0 = 'sedai lab'): Promise<number> {
   let parsed
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: 'string' }, only: { type: 'string' }, keep: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } })
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: 'string' }, only: { type: 'string' }, runner: { type: 'string' }, image: { type: 'string' }, keep: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } })
   } catch (err: any) {
     process.stderr.write(`error: ${err.message}\n${USAGE}`)
     return 2
@@ -36,17 +40,22 @@ export async function labMain (argv: string[], argv0 = 'sedai lab'): Promise<num
       process.stdout.write(`${await writeReport(out, await loadResults(file), [argv0, ...argv].join(' '))}\n`)
       return 0
     }
+    const runner = parsed.values.runner
+    if (runner !== undefined && runner !== 'local' && runner !== 'docker') {
+      process.stderr.write(`error: --runner must be local or docker, not '${runner}'\n${USAGE}`)
+      return 2
+    }
     const topology = await loadTopology(file)
     if (cmd === 'check') {
       process.stdout.write(`${topology.name}: ${topology.runs.length} runs\n${topology.runs.map(r => `  ${r.id}\n`).join('')}`)
       return 0
     }
     const out = resolve(parsed.values.out ?? `lab-report/${topology.name}`)
-    const res = await runLab(topology, { out, command: [argv0, ...argv].join(' '), keep: parsed.values.keep, only: parsed.values.only })
+    const res = await runLab(topology, { out, command: [argv0, ...argv].join(' '), keep: parsed.values.keep, only: parsed.values.only, runner, image: parsed.values.image })
     process.stdout.write(`${res.reportPath}\n`)
     return res.failed.length === 0 ? 0 : 1
   } catch (err: any) {
     process.stderr.write(`error: ${err.message}\n`)
-    return err instanceof LabError || err.code === 'ENOENT' ? (err.code === 'ERR_INVALID_TOPOLOGY' || err.code === 'ENOENT' ? 2 : 1) : 1
+    return err instanceof LabError || err.code === 'ENOENT' ? (err.code === 'ERR_INVALID_TOPOLOGY' || err.code === 'ERR_LAB_CONDITIONS' || err.code === 'ENOENT' ? 2 : 1) : 1
   }
 }

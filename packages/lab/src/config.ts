@@ -41,5 +41,17 @@ export const DEFAULTS = {
   maxTopologyBytes: 256 * 1024,
   maxRuns: 64,
   /** Most peers in one run. */
-  maxPeers: 2000
+  maxPeers: 2000,
+  /** docker runner: the image of every container (scripts/lab-image.sh builds it; SEDAI_IMAGE or --image overrides) */
+  dockerImage: 'sedai:dev',
+  /** docker runner: the port the lab agent listens on inside each container (published on 127.0.0.1 only) */
+  agentPort: 7070,
+  /** Largest agent message, either way (a line of JSON): stats of one peer are a few KiB. */
+  agentMaxLineBytes: 4 * 1024 * 1024,
+  /** Requests one agent connection may have in flight. */
+  agentMaxInFlight: 256,
+  /** How long a new container's agent may take to accept the runner (ms): a container under the vfs storage driver starts slowly. */
+  agentConnectTimeoutMs: 180_000,
+  /** A docker or docker-compose command's deadline (ms). */
+  dockerCommandTimeoutMs: 300_000
 } as const

@@ -21,3 +21,21 @@ export class NotReadyError extends LabError {
   override readonly code = 'ERR_LAB_NOT_READY'
   override name = 'NotReadyError'
 }
+
+/** A docker or docker-compose command failed (no daemon, no image, a container that will not start). */
+export class DockerError extends LabError {
+  override readonly code = 'ERR_LAB_DOCKER'
+  override name = 'DockerError'
+}
+
+/** Network conditions this host cannot apply (e.g. delay on a kernel without sch_netem), or a runner that cannot apply any. */
+export class ConditionsError extends LabError {
+  override readonly code = 'ERR_LAB_CONDITIONS'
+  override name = 'ConditionsError'
+}
+
+/** A message on the runner-agent link that breaks its framing or limits, or a wrong token. */
+export class AgentProtocolError extends LabError {
+  override readonly code = 'ERR_LAB_AGENT_PROTOCOL'
+  override name = 'AgentProtocolError'
+}

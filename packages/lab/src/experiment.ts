@@ -1,11 +1,13 @@
-import { join } from 'node:path'
+import { dirname } from 'node:path'
 import { randomGraph, neighboursOf } from '@sedai/flooding-peer'
 import { seededRandom } from '@sedai/core'
 import { DEFAULTS } from './config.ts'
 import { NotReadyError } from './errors.ts'
-import { Cluster, freePorts } from './local/cluster.ts'
+import { Cluster } from './local/cluster.ts'
+import { DockerCluster } from './docker/cluster.ts'
 import { plan } from './workload.ts'
-import type { GetOutcome, MemoryReport, PeerSpec, SearchOutcome } from './local/messages.ts'
+import type { GetOutcome, MemoryReport, PeerSpec, SearchOutcome } from './messages.ts'
+import type { Nodes, Placement } from './nodes.ts'
 import type { RunSpec, Topology } from './topology.ts'
 import type { LabFile } from './workload.ts'
 
@@ -54,6 +56,10 @@ export interface RunSummary {
 
 export interface RunResult {
   spec: RunSpec
+  /** where the peers ran (results written before the docker runner existed have none: local) */
+  runner?: Runner
+  /** docker runner with conditions: 'netem', or 'iptables+tbf' on a kernel without sch_netem */
+  conditionsMethod?: string
   summary: RunSummary
   searches: SearchRecord[]
   downloads: DownloadRecord[]
@@ -117,10 +123,10 @@ interface Layout {
 }
 
 /** Who runs what, who bootstraps to whom, and the generation's knobs. */
-function layout (spec: RunSpec, ports: number[], dir: string, seed: number): Layout {
+function layout (spec: RunSpec, place: Placement, seed: number): Layout {
   const n = spec.peers
-  const addr = (i: number): string => `/ip4/127.0.0.1/tcp/${ports[i]}`
-  const base = (i: number): PeerSpec => ({ index: i, port: ports[i], repo: join(dir, `peer-${i}`), modes: [spec.generation], bootstrap: [] })
+  const addr = place.addr
+  const base = (i: number): PeerSpec => ({ index: i, listen: place.listen(i), repo: place.repo(i), modes: [spec.generation], bootstrap: [] })
   const all = Array.from({ length: n }, (_, i) => i)
   switch (spec.generation) {
     case 'directory': {
@@ -205,24 +211,33 @@ export interface RunOptions {
   topology: Topology
   files: LabFile[]
   paths: string[]
-  /** scratch folder for the peers' repos */
+  /** scratch folder for the peers' repos (loopback) or the compose file (docker) */
   dir: string
+  /** where the peers run: worker processes on 127.0.0.1, or one container each (docker-compose) */
+  runner: Runner
+  /** docker: the image of every container */
+  image?: string
   log: (msg: string) => void
 }
+
+export const RUNNERS = ['local', 'docker'] as const
+export type Runner = typeof RUNNERS[number]
 
 /** Runs one network: start, share, wait until ready, search (with faults), download, measure, stop. */
 export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunResult> {
   const { topology, files, paths } = opts
   const seed = topology.seed
   const t0 = performance.now()
-  const ports = await freePorts(spec.peers)
-  const l = layout(spec, ports, opts.dir, seed)
-  const work = plan(l.eligible.length, topology.files, topology.workload, seed)
-  const cluster = new Cluster()
+  const cluster: Nodes = opts.runner === 'docker'
+    ? new DockerCluster({ dir: opts.dir, filesDir: dirname(paths[0]), image: opts.image ?? DEFAULTS.dockerImage, conditions: spec.conditions, log: opts.log })
+    : new Cluster(opts.dir)
   const searches: SearchRecord[] = []
   const downloads: DownloadRecord[] = []
   const faults: FaultRecord[] = []
   try {
+    const place = await cluster.prepare(spec.peers)
+    const l = layout(spec, place, seed)
+    const work = plan(l.eligible.length, topology.files, topology.workload, seed)
     // the seeds of the overlay first (the server, the first supernodes), then everyone
     const first = spec.generation === 'directory' ? [0] : spec.generation === 'supernode' ? l.supernodes : []
     const firstSet = new Set(first)
@@ -233,18 +248,18 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
     opts.log(`${spec.id}: ${spec.peers} peers up in ${Math.round(performance.now() - t0)} ms`)
 
     const shares = new Map<number, number>()
-    const byPeer = new Map<number, string[]>()
+    const byPeer = new Map<number, number[]>()
     for (const [f, holders] of work.holders.entries()) {
       for (const h of holders) {
         const peer = l.eligible[h]
-        byPeer.set(peer, [...(byPeer.get(peer) ?? []), paths[f]])
+        byPeer.set(peer, [...(byPeer.get(peer) ?? []), f])
       }
     }
     const cids: string[] = new Array(files.length)
-    await Promise.all([...byPeer].map(async ([peer, ps]) => {
-      const got = await cluster.call<string[]>(peer, { op: 'share', index: peer, paths: ps })
-      for (const [i, p] of ps.entries()) cids[paths.indexOf(p)] = got[i]
-      shares.set(peer, ps.length)
+    await Promise.all([...byPeer].map(async ([peer, fs]) => {
+      const got = await cluster.call<string[]>(peer, { op: 'share', index: peer, paths: fs.map(f => place.file(paths[f])) })
+      for (const [i, f] of fs.entries()) cids[f] = got[i]
+      shares.set(peer, fs.length)
     }))
 
     const deadline = Date.now() + topology.readyTimeoutMs
@@ -328,7 +343,7 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
     for (const s of work.searches.filter(x => x.download)) {
       let who = l.eligible[s.searcher]
       for (let k = 1; down.has(who) && k < l.eligible.length; k++) who = l.eligible[(s.searcher + k) % l.eligible.length]
-      const r = await cluster.call<GetOutcome>(who, { op: 'get', index: who, cid: cids[s.file], out: join(opts.dir, `peer-${who}`, 'downloads'), timeoutMs: topology.workload.getTimeoutMs }, topology.workload.getTimeoutMs + 10_000)
+      const r = await cluster.call<GetOutcome>(who, { op: 'get', index: who, cid: cids[s.file], out: place.downloads(who), timeoutMs: topology.workload.getTimeoutMs }, topology.workload.getTimeoutMs + 10_000)
         .catch((err: Error): GetOutcome => ({ ms: 0, bytes: 0, sources: [], error: err.message }))
       downloads.push({ file: s.file, ok: r.error === undefined, ms: r.ms, bytes: r.bytes, sources: r.sources.length, ...(r.error !== undefined ? { error: r.error } : {}) })
     }
@@ -369,7 +384,8 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
       ...(overlay !== undefined ? { queriesDropped: sum([...after.entries()].map(([i, st]) => drops(st) - drops(before.get(i) ?? {}))) } : {})
     }
     opts.log(`${spec.id}: success ${(summary.successRate * 100).toFixed(0)}%, ${summary.messagesPerQuery.toFixed(1)} msgs/query, downloads ${okDownloads.length}/${downloads.length}`)
-    return { spec, summary, searches, downloads, faults, memory }
+    const conditionsMethod = cluster instanceof DockerCluster ? cluster.conditionsMethod : undefined
+    return { spec, runner: opts.runner, ...(conditionsMethod !== undefined ? { conditionsMethod } : {}), summary, searches, downloads, faults, memory }
   } finally {
     await cluster.stop()
   }

@@ -3,10 +3,10 @@ import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { runNetwork } from './experiment.ts'
 import { buildReport } from './report/report.ts'
-import { InvalidTopologyError } from './errors.ts'
+import { ConditionsError, InvalidTopologyError } from './errors.ts'
 import { parseTopology } from './topology.ts'
 import { fileSet, writeFiles } from './workload.ts'
-import type { RunResult } from './experiment.ts'
+import type { RunResult, Runner } from './experiment.ts'
 import type { Topology } from './topology.ts'
 
 export interface LabRunOptions {
@@ -18,6 +18,10 @@ export interface LabRunOptions {
   keep?: boolean
   /** only the runs whose id contains this */
   only?: string
+  /** overrides the topology's runner */
+  runner?: Runner
+  /** docker runner: the image (default SEDAI_IMAGE, else DEFAULTS.dockerImage) */
+  image?: string
   log?: (msg: string) => void
 }
 
@@ -65,6 +69,12 @@ export async function loadTopology (path: string): Promise<Topology> {
  */
 export async function runLab (topology: Topology, opts: LabRunOptions): Promise<{ results: RunResult[], failed: Array<{ id: string, error: string }>, reportPath: string }> {
   const log = opts.log ?? ((msg: string) => { process.stderr.write(`lab: ${msg}\n`) })
+  const runner = opts.runner ?? topology.runner
+  const runs = topology.runs.filter(r => opts.only === undefined || r.id.includes(opts.only))
+  const shaped = runs.find(r => r.conditions !== undefined)
+  if (runner !== 'docker' && shaped !== undefined) {
+    throw new ConditionsError(`'${shaped.id}' sets network conditions: they need the docker runner (tc inside each container), not ${runner}`)
+  }
   const startedAt = new Date()
   const t0 = performance.now()
   await mkdir(opts.out, { recursive: true })
@@ -74,12 +84,11 @@ export async function runLab (topology: Topology, opts: LabRunOptions): Promise<
   try {
     const files = fileSet(topology.files)
     const paths = await writeFiles(join(scratch, 'files'), files, topology.seed)
-    const runs = topology.runs.filter(r => opts.only === undefined || r.id.includes(opts.only))
     for (const [i, spec] of runs.entries()) {
       log(`run ${i + 1}/${runs.length}: ${spec.id}`)
       const dir = join(scratch, `run-${i}`)
       try {
-        results.push(await runNetwork(spec, { topology, files, paths, dir, log }))
+        results.push(await runNetwork(spec, { topology, files, paths, dir, log, runner, image: opts.image ?? process.env.SEDAI_IMAGE }))
       } catch (err: any) {
         log(`${spec.id} failed: ${err.message}`)
         failed.push({ id: spec.id, error: err.message })

@@ -23,6 +23,14 @@ export interface Fault {
   restartAt?: number
 }
 
+/**
+ * Network conditions on every container's interface (docker runner only):
+ * `tc netem` delay/jitter/loss, a rate limit. 0 = not set. Each container
+ * shapes what it sends, so a round trip crosses two shaped links: RTT grows
+ * by 2 × delayMs and a message is lost with probability lossPct per direction.
+ */
+export interface Conditions { delayMs: number, jitterMs: number, lossPct: number, rateKbit: number }
+
 export interface FileSet { count: number, bytes: number, replicas: number }
 
 export interface Workload {
@@ -53,10 +61,14 @@ export interface RunSpec {
   /** libp2p connection cap per peer */
   maxConnections: number
   faults: Fault[]
+  /** docker runner: delay, loss, rate limit on every container */
+  conditions?: Conditions
 }
 
 export interface Topology {
   name: string
+  /** where the peers run unless the command line says otherwise: 'local' (loopback processes) or 'docker' (a container each) */
+  runner: 'local' | 'docker'
   seed: number
   peersPerProcess: number
   /** how long a network may take to start and become ready (ms) */
@@ -66,8 +78,8 @@ export interface Topology {
   runs: RunSpec[]
 }
 
-const NETWORK_FIELDS = new Set(['generation', 'label', 'peers', 'ttl', 'degree', 'supernodes', 'cache', 'maxConnections', 'faults'])
-const TOP_FIELDS = new Set(['name', 'seed', 'peersPerProcess', 'readyTimeoutMs', 'files', 'workload', 'networks', 'description'])
+const NETWORK_FIELDS = new Set(['generation', 'label', 'peers', 'ttl', 'degree', 'supernodes', 'cache', 'maxConnections', 'faults', 'conditions'])
+const TOP_FIELDS = new Set(['name', 'runner', 'seed', 'peersPerProcess', 'readyTimeoutMs', 'files', 'workload', 'networks', 'description'])
 
 function fail (path: string, msg: string): never {
   throw new InvalidTopologyError(`${path}: ${msg}`)
@@ -111,6 +123,31 @@ function parseFault (v: unknown, path: string): Fault {
   return { at, kill: v.kill as FaultTarget, count: int(v.count, `${path}.count`, 1, 1000, 1), ...(restartAt !== undefined ? { restartAt } : {}) }
 }
 
+function parseConditions (v: unknown, path: string): Conditions {
+  if (!isObject(v)) fail(path, 'must be an object like { "delayMs": 50, "lossPct": 1 }')
+  unknownFields(v, new Set(['delayMs', 'jitterMs', 'lossPct', 'rateKbit']), path)
+  const delayMs = int(v.delayMs, `${path}.delayMs`, 0, 10_000, 0)
+  const c: Conditions = {
+    delayMs,
+    jitterMs: int(v.jitterMs, `${path}.jitterMs`, 0, delayMs, 0),
+    lossPct: num(v.lossPct, `${path}.lossPct`, 0, 100, 0),
+    // tbf's smallest useful rate: below ~8 kbit/s one MTU-sized packet takes longer than its latency bound
+    rateKbit: int(v.rateKbit, `${path}.rateKbit`, 0, 10_000_000, 0)
+  }
+  if (c.rateKbit !== 0 && c.rateKbit < 8) fail(`${path}.rateKbit`, 'must be 0 (no limit) or at least 8')
+  if (c.delayMs === 0 && c.lossPct === 0 && c.rateKbit === 0) fail(path, 'sets nothing (give delayMs, lossPct or rateKbit)')
+  return c
+}
+
+/** The conditions as a run id shows them, e.g. 'delay=50ms loss=1%'. */
+export function conditionsLabel (c: Conditions): string {
+  const parts: string[] = []
+  if (c.delayMs > 0) parts.push(`delay=${c.delayMs}${c.jitterMs > 0 ? `±${c.jitterMs}` : ''}ms`)
+  if (c.lossPct > 0) parts.push(`loss=${c.lossPct}%`)
+  if (c.rateKbit > 0) parts.push(`rate=${c.rateKbit}kbit`)
+  return parts.join(' ')
+}
+
 /** Parses and checks a topology file's text; every problem is an InvalidTopologyError naming the field. */
 export function parseTopology (text: string): Topology {
   if (Buffer.byteLength(text) > DEFAULTS.maxTopologyBytes) fail('topology', `larger than ${DEFAULTS.maxTopologyBytes} bytes`)
@@ -123,6 +160,8 @@ export function parseTopology (text: string): Topology {
   if (!isObject(doc)) fail('topology', 'must be a JSON object')
   unknownFields(doc, TOP_FIELDS, 'topology')
   if (typeof doc.name !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(doc.name)) fail('name', 'must be 1..64 characters of A-Z a-z 0-9 . _ -')
+  if (doc.runner !== undefined && doc.runner !== 'local' && doc.runner !== 'docker') fail('runner', "must be 'local' or 'docker'")
+  const runner = (doc.runner ?? 'local') as Topology['runner']
   const seed = int(doc.seed, 'seed', 0, 2 ** 31, DEFAULTS.seed)
   const peersPerProcess = int(doc.peersPerProcess, 'peersPerProcess', 1, 500, DEFAULTS.peersPerProcess)
   const readyTimeoutMs = int(doc.readyTimeoutMs, 'readyTimeoutMs', 1000, 3600_000, DEFAULTS.readyTimeoutMs)
@@ -182,6 +221,7 @@ export function parseTopology (text: string): Topology {
       if (fault.kill === 'server' && generation !== 'directory') fail(`${path}.faults[${j}].kill`, "'server' needs a directory network")
       if (fault.kill === 'supernode' && generation !== 'supernode') fail(`${path}.faults[${j}].kill`, "'supernode' needs a supernode network")
     }
+    const conds = sweep<Conditions | undefined>(n.conditions, `${path}.conditions`, parseConditions, undefined)
     for (const peers of peerCounts) {
       if (generation === 'flood' && peers <= degree[0]) fail(`${path}.peers`, `a flood network of degree ${degree[0]}+ needs more than ${degree[0]} peers`)
       const supernodes = generation === 'supernode'
@@ -189,10 +229,13 @@ export function parseTopology (text: string): Topology {
         : 0
       for (const ttl of ttls) {
         for (const cache of caches) {
-          const parts = [label, `N=${peers}`]
-          if (ttl !== undefined) parts.push(`TTL=${ttl}`)
-          if (generation === 'supernode' && caches.length > 1) parts.push(cache ? 'cache on' : 'cache off')
-          runs.push({ id: parts.join(' '), label, generation, peers, ...(ttl !== undefined ? { ttl } : {}), degree, supernodes, cache, maxConnections, faults })
+          for (const conditions of conds) {
+            const parts = [label, `N=${peers}`]
+            if (ttl !== undefined) parts.push(`TTL=${ttl}`)
+            if (generation === 'supernode' && caches.length > 1) parts.push(cache ? 'cache on' : 'cache off')
+            if (conditions !== undefined) parts.push(conditionsLabel(conditions))
+            runs.push({ id: parts.join(' '), label, generation, peers, ...(ttl !== undefined ? { ttl } : {}), degree, supernodes, cache, maxConnections, faults, ...(conditions !== undefined ? { conditions } : {}) })
+          }
         }
       }
     }
@@ -203,5 +246,5 @@ export function parseTopology (text: string): Topology {
     if (ids.has(r.id)) fail('networks', `two runs are both '${r.id}' (give one a label)`)
     ids.add(r.id)
   }
-  return { name: doc.name, seed, peersPerProcess, readyTimeoutMs, files, workload, runs }
+  return { name: doc.name, runner, seed, peersPerProcess, readyTimeoutMs, files, workload, runs }
 }

@@ -1,10 +1,12 @@
 import { fork } from 'node:child_process'
 import { createServer } from 'node:net'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DEFAULTS } from '../config.ts'
 import { WorkerError } from '../errors.ts'
 import type { ChildProcess } from 'node:child_process'
-import type { Envelope, MemoryReport, PeerSpec, Reply, Request, StartedPeer } from './messages.ts'
+import type { Envelope, MemoryReport, PeerSpec, Reply, Request, StartedPeer } from '../messages.ts'
+import type { Nodes, Placement, StartOptions } from '../nodes.ts'
 
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url))
 
@@ -105,11 +107,30 @@ export interface PlacedPeer extends StartedPeer {
  * each (so a kill fault SIGKILLs a real process), the rest are packed
  * `perProcess` to a worker.
  */
-export class Cluster {
+export class Cluster implements Nodes {
   readonly peers = new Map<number, PlacedPeer>()
   private readonly workers: WorkerProcess[] = []
+  /** the peers' repos go under it */
+  private readonly dir: string
 
-  async start (specs: PeerSpec[], opts: { perProcess: number, env: Record<string, string>, solo?: Set<number>, timeoutMs?: number }): Promise<void> {
+  constructor (dir: string) {
+    this.dir = dir
+  }
+
+  /** Ports on 127.0.0.1 picked first, so that bootstrap lists can name peers not yet up. */
+  async prepare (peers: number): Promise<Placement> {
+    const ports = await freePorts(peers)
+    const addr = (i: number): string => `/ip4/127.0.0.1/tcp/${ports[i]}`
+    return {
+      listen: addr,
+      addr,
+      repo: i => join(this.dir, `peer-${i}`),
+      downloads: i => join(this.dir, `peer-${i}`, 'downloads'),
+      file: p => p
+    }
+  }
+
+  async start (specs: PeerSpec[], opts: StartOptions): Promise<void> {
     const solo = specs.filter(s => opts.solo?.has(s.index) === true)
     const packed = specs.filter(s => opts.solo?.has(s.index) !== true)
     const groups: Array<{ specs: PeerSpec[], solo: boolean }> = solo.map(s => ({ specs: [s], solo: true }))

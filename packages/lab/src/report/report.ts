@@ -1,7 +1,8 @@
 import { renderSvg } from './svg.ts'
 import type { Chart, LineChart, Series } from './svg.ts'
 import type { RunResult } from '../experiment.ts'
-import type { Topology } from '../topology.ts'
+import { conditionsLabel } from '../topology.ts'
+import type { Conditions, Topology } from '../topology.ts'
 
 export interface ReportInput {
   topology: Topology
@@ -62,6 +63,17 @@ function timeline (r: RunResult, w: number): Series {
  * that bear on it (computed from this run's data, never written in advance),
  * and the charts.
  */
+/** Where the peers ran: results without a runner predate the docker runner and ran on loopback. */
+function placementText (results: RunResult[], perProcess: number): string {
+  const docker = results.filter(r => r.runner === 'docker').length
+  const local = results.length - docker
+  const parts: string[] = []
+  if (local > 0) parts.push(`${docker > 0 ? `${local} runs: ` : ''}peers run as real sedai daemons on 127.0.0.1, ${perProcess} per process`)
+  if (docker > 0) parts.push(`${local > 0 ? `${docker} runs: ` : ''}every peer runs in its own container (docker runner: one docker-compose service per peer, its own network namespace, peers dialing each other by service name)`)
+  const text = parts.join('; ')
+  return text === '' ? '' : `${text[0].toUpperCase()}${text.slice(1)}.`
+}
+
 export function buildReport (input: ReportInput): Report {
   const { results, topology } = input
   const charts = new Map<string, string>()
@@ -69,7 +81,11 @@ export function buildReport (input: ReportInput): Report {
   const lines: string[] = []
   lines.push(`# Lab report: ${topology.name}`, '')
   lines.push(`Made by \`${input.command}\` on ${input.startedAt.toISOString()} (${Math.round(input.durationMs / 1000)} s; ${input.machine})${input.rebuiltBy !== undefined ? `; this page rebuilt from its results.json by \`${input.rebuiltBy}\`` : ''}.`, '')
-  lines.push(`Workload, the same for every run: ${topology.files.count} files of ${topology.files.bytes} bytes, ${topology.files.replicas === 1 ? 'one holder' : `${topology.files.replicas} holders`} each at the start; ${topology.workload.searches} searches (Zipf s = ${topology.workload.zipf} over the files, ${topology.workload.concurrency} at a time, ${topology.workload.searchTimeoutMs} ms deadline), then ${topology.workload.downloads} downloads one at a time; seed ${topology.seed}. Peers run as real sedai daemons on 127.0.0.1, ${topology.peersPerProcess} per process.`, '')
+  lines.push(`Workload, the same for every run: ${topology.files.count} files of ${topology.files.bytes} bytes, ${topology.files.replicas === 1 ? 'one holder' : `${topology.files.replicas} holders`} each at the start; ${topology.workload.searches} searches (Zipf s = ${topology.workload.zipf} over the files, ${topology.workload.concurrency} at a time, ${topology.workload.searchTimeoutMs} ms deadline), then ${topology.workload.downloads} downloads one at a time; seed ${topology.seed}. ${placementText(results, topology.peersPerProcess)}`, '')
+  for (const r of results.filter(x => x.spec.conditions !== undefined)) {
+    const how = r.conditionsMethod === 'netem' ? 'with tc netem' : r.conditionsMethod === 'iptables+tbf' ? 'without netem (this kernel has none): loss by an iptables statistic rule, rate by a tbf qdisc' : 'by an unknown method'
+    lines.push(`Network conditions of ${r.spec.id}: ${conditionsLabel(r.spec.conditions as Conditions)} on every container's eth0, applied ${how}; each container shapes what it sends, so a round trip crosses two shaped links.`, '')
+  }
 
   lines.push('## Runs', '')
   lines.push(markdownTable(
@@ -83,7 +99,7 @@ export function buildReport (input: ReportInput): Report {
   const dropped = results.filter(r => (r.summary.queriesDropped ?? 0) > 0)
   if (dropped.length > 0) lines.push(`- **Queries dropped under load** (shed or throttled by a peer, so the flood reached fewer peers than the TTL allows): ${dropped.map(r => `${r.spec.id} ${r.summary.queriesDropped}`).join('; ')}.`)
   lines.push('- **busiest max/mean**: bytes served in the download phase by the busiest node over the mean of all nodes; **busiest share**: its share of all bytes served.')
-  lines.push('- **RSS/peer**: the worker processes\' resident memory summed, over the peers they host; the peak of samples taken when the network was ready and after each phase.', '')
+  lines.push('- **RSS/peer**: the resident memory of the processes that host the peers (loopback workers, or each container\'s one agent) summed, over the peers they host; the peak of samples taken when the network was ready and after each phase.', '')
   if (input.failed.length > 0) {
     lines.push('### Runs that did not complete', '')
     for (const f of input.failed) lines.push(`- ${f.id}: ${f.error}`)

@@ -1,14 +1,15 @@
 /**
- * The runner and its worker processes talk over Node's IPC channel (fork):
- * one request, one reply with the same id. Both sides are this package, so
- * the shapes are checked by TypeScript rather than by a wire codec; the worker
- * still refuses anything it does not know.
+ * The runner and the processes that host its peers exchange these: one
+ * request, one reply with the same id. Loopback workers get them over Node's
+ * IPC channel (fork), where both sides are this package and TypeScript checks
+ * the shapes; container agents get them over TCP (docker/wire.ts), where the
+ * framing has size limits and every request carries the run's token.
  */
 export interface PeerSpec {
   /** the peer's index in the run */
   index: number
-  /** TCP port on 127.0.0.1, chosen before any peer starts so bootstrap lists can name peers not yet up */
-  port: number
+  /** the multiaddr the daemon listens on (loopback: a port chosen before any peer starts, so bootstrap lists can name peers not yet up) */
+  listen: string
   repo: string
   modes: string[]
   role?: 'auto' | 'super' | 'leaf'
