@@ -102,18 +102,27 @@ function quiet (node: SedaiLibp2p<{ dht: SingleKadDHT }>): void {
 }
 
 /**
- * kad-dht pings every new contact before it enters the routing table (and,
- * when a bucket is full, its oldest contacts), and a ping needs a connection:
- * every closer peer named in any reply gets dialled, and with kad-dht's
- * prefixLength 6 (up to 64 buckets of k) the table has room for all of
- * N = 256, so every node ends up dialling every other (a Noise handshake and
- * an identify each). In a bench no node leaves, so every such ping succeeds
- * and changes nothing in the tables; with its threshold at infinity no contact
- * counts as due for one. Called after start (the bucket trie is made there).
+ * kad-dht pings every new contact before it enters the routing table, and a
+ * ping needs a connection: every closer peer named in any reply gets dialled,
+ * and with kad-dht's prefixLength 6 (up to 64 buckets of k) the table has room
+ * for all of N = 256, so every node ends up dialling every other (a Noise
+ * handshake and an identify each). In a bench no node leaves, so every such
+ * ping would succeed: the contact is taken as verified without it, except our
+ * own id (replies to a self-lookup name the asker, which a ping would reject,
+ * as it cannot dial itself). Called after start (the bucket trie is made there).
  */
 function trustContacts (node: SedaiLibp2p<{ dht: SingleKadDHT }>): void {
   const kb = (node.services.dht as any).routingTable?.kb
-  if (kb !== undefined) kb.lastPingThreshold = Infinity
+  if (kb !== undefined) kb.verify = async (contact: { peerId: { equals: (p: unknown) => boolean } }) => !contact.peerId.equals(node.peerId)
+}
+
+/** Distinct other peers in a node's routing table (kad-dht's size can count a peer twice when two adds split one bucket at once). */
+function tablePeers (node: SedaiLibp2p<{ dht: SingleKadDHT }>): number {
+  const kb = (node.services.dht as any).routingTable?.kb
+  if (kb === undefined) return node.services.dht.routingTable.size
+  const ids = new Set<string>()
+  for (const p of kb.toIterable()) if (!p.peerId.equals(node.peerId)) ids.add(p.peerId.toString())
+  return ids.size
 }
 
 /** The daemon's kad-dht settings, except that no timer fires during a bench run. */
@@ -159,7 +168,7 @@ async function worker (): Promise<void> {
         await querySelf.querySelf().catch(() => {})
         clearTimeout(timer)
       })
-      return nodes.map(n => n.node.services.dht.routingTable.size)
+      return nodes.map(n => tablePeers(n.node))
     },
     async provide ({ items, concurrency }: { items: Array<[number, string]>, concurrency: number }) {
       let placed = 0
@@ -173,7 +182,7 @@ async function worker (): Promise<void> {
       return placed
     },
     async records () {
-      return await Promise.all(nodes.map(async n => ({ records: (await countProviderRecords(n.components as KadDHTComponents)).records, rt: n.node.services.dht.routingTable.size, conns: n.node.getConnections().length })))
+      return await Promise.all(nodes.map(async n => ({ records: (await countProviderRecords(n.components as KadDHTComponents)).records, rt: tablePeers(n.node), rtSize: n.node.services.dht.routingTable.size, conns: n.node.getConnections().length })))
     },
     async lookup ({ node, key }: { node: number, key: string }): Promise<Lookup> {
       const n = nodes[node].node
@@ -263,8 +272,9 @@ async function runSize (n: number): Promise<Record<string, string>> {
     })))
     const provideMs = Date.now() - t1
     progress(`N=${n}: ${nKeys} keys provided in ${(provideMs / 1000).toFixed(1)} s`)
-    const stored = (await Promise.all(workers.map(async w => await w.call<Array<{ records: number, rt: number, conns: number }>>('records')))).flat()
+    const stored = (await Promise.all(workers.map(async w => await w.call<Array<{ records: number, rt: number, rtSize: number, conns: number }>>('records')))).flat()
     const records = stored.map(x => x.records)
+    progress(`N=${n}: connections per node mean ${fmt(mean(stored.map(x => x.conns)))}, max ${Math.max(...stored.map(x => x.conns))}; kad-dht table size max ${Math.max(...stored.map(x => x.rtSize))}`)
 
     // lookups from random non-owners, once the routing-table updates queued by the provides have run
     await new Promise(resolve => setTimeout(resolve, SETTLE_MS))

@@ -8,6 +8,7 @@ import { DockerCluster } from './docker/cluster.ts'
 import { plan } from './workload.ts'
 import type { GetOutcome, MemoryReport, PeerSpec, SearchOutcome } from './messages.ts'
 import type { Nodes, Placement } from './nodes.ts'
+import { isPartition } from './topology.ts'
 import type { RunSpec, Topology } from './topology.ts'
 import type { LabFile } from './workload.ts'
 
@@ -20,14 +21,17 @@ export interface SearchRecord {
   firstHitMs?: number
   ms: number
   providers: number
-  /** before the first fault, while nodes are down, after the restart */
+  /** before the first fault, while nodes are down (or the network is cut), after the restart (or the heal) */
   phase: 'normal' | 'down' | 'restarted'
+  /** a holder of the file was up (and, in a partition, on the searcher's side) when the search began; absent in older results */
+  reachable?: boolean
   error?: string
 }
 
 export interface DownloadRecord { file: number, ok: boolean, ms: number, bytes: number, sources: number, error?: string }
 
-export interface FaultRecord { kill: string, peers: number[], atMs: number, restartedAtMs?: number, recoveredAtMs?: number }
+/** A fault as it happened: `peers` killed, or cut off by a partition; `restartedAtMs` is the restart or the heal. */
+export interface FaultRecord { kill?: string, partition?: number, peers: number[], atMs: number, restartedAtMs?: number, recoveredAtMs?: number }
 
 export interface RunSummary {
   successRate: number
@@ -45,6 +49,10 @@ export interface RunSummary {
   hopsMean?: number
   queriedMean?: number
   successByPhase: Partial<Record<SearchRecord['phase'], number>>
+  /** success of the searches whose file had a reachable holder (SearchRecord.reachable), by phase */
+  reachableSuccessByPhase?: Partial<Record<SearchRecord['phase'], number>>
+  /** query traffic per search within each phase (a storm after a fault shows here) */
+  messagesPerQueryByPhase?: Partial<Record<SearchRecord['phase'], number>>
   /** ms from the restart to the first successful search after it */
   recoveryMs?: number
   /** peak of (worker RSS summed) / peers, sampled when the network is ready and after each phase */
@@ -286,31 +294,69 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
     const started = performance.now()
     const total = work.searches.length
     let next = 0
+    // query traffic per phase: every peer's counters at each phase change (peers killed within a phase drop out of it)
+    let mark = before
+    let markPhase: SearchRecord['phase'] = 'normal'
+    const phaseMessages: Partial<Record<SearchRecord['phase'], number>> = {}
+    const closePhase = async (): Promise<void> => {
+      const now = await cluster.stats()
+      const delta = sum([...now.entries()].filter(([i]) => mark.has(i)).map(([i, st]) => messageCount(spec.generation, st) - messageCount(spec.generation, mark.get(i) ?? {})))
+      phaseMessages[markPhase] = (phaseMessages[markPhase] ?? 0) + delta
+      mark = now
+    }
+    /** partition: the side cut off from the rest, while it is cut */
+    let cutOff: Set<number> | undefined
     const applyFaults = async (seq: number): Promise<void> => {
       for (const p of pending) {
         if (!p.done && seq >= p.f.at * total) {
           p.done = true
-          const victims = p.f.kill === 'server' ? [0] : p.f.kill === 'supernode' ? [l.supernodes[0]] : pickRandom(l.eligible.filter(i => !down.has(i)), p.f.count, random)
-          for (const v of victims) {
-            // a restarted node counts from zero again: keep what it had counted up to the kill
-            const last = (await cluster.call<Record<number, Record<string, any>>>(v, { op: 'stats', indexes: [v] }).catch(() => ({})) as Record<number, Record<string, any>>)[v]
-            if (last !== undefined) carried.set(v, (carried.get(v) ?? 0) + messageCount(spec.generation, last) - messageCount(spec.generation, before.get(v) ?? {}))
-            before.delete(v)
-            down.add(v)
-            await cluster.kill(v)
+          await closePhase()
+          if (isPartition(p.f)) {
+            const live = l.specs.map(x => x.index).filter(i => !down.has(i))
+            const side = pickRandom(live, Math.max(1, Math.round(p.f.partition * live.length)), random)
+            await (cluster.partition as NonNullable<Nodes['partition']>)(live.filter(i => !side.includes(i)), side)
+            cutOff = new Set(side)
+            p.rec = { partition: p.f.partition, peers: side, atMs: performance.now() - started }
+            opts.log(`${spec.id}: partitioned peers ${side.join(', ')} from the other ${live.length - side.length} before search ${seq}`)
+          } else {
+            const f = p.f
+            const victims = f.kill === 'server' ? [0] : f.kill === 'supernode' ? [l.supernodes[0]] : pickRandom(l.eligible.filter(i => !down.has(i)), f.count, random)
+            for (const v of victims) {
+              // a restarted node counts from zero again: keep what it had counted up to the kill
+              const last = (await cluster.call<Record<number, Record<string, any>>>(v, { op: 'stats', indexes: [v] }).catch(() => ({})) as Record<number, Record<string, any>>)[v]
+              if (last !== undefined) carried.set(v, (carried.get(v) ?? 0) + messageCount(spec.generation, last) - messageCount(spec.generation, before.get(v) ?? {}))
+              before.delete(v)
+              down.add(v)
+              await cluster.kill(v)
+            }
+            p.rec = { kill: f.kill, peers: victims, atMs: performance.now() - started }
+            opts.log(`${spec.id}: killed ${f.kill} (peers ${victims.join(', ')}) before search ${seq}`)
           }
-          p.rec = { kill: p.f.kill, peers: victims, atMs: performance.now() - started }
           faults.push(p.rec)
-          opts.log(`${spec.id}: killed ${p.f.kill} (peers ${victims.join(', ')}) before search ${seq}`)
+          markPhase = phaseOf()
         }
-        if (p.done && !p.restarted && p.f.restartAt !== undefined && seq >= p.f.restartAt * total && p.rec !== undefined) {
+        const back = isPartition(p.f) ? p.f.healAt : p.f.restartAt
+        if (p.done && !p.restarted && back !== undefined && seq >= back * total && p.rec !== undefined) {
           p.restarted = true
-          for (const v of p.rec.peers) { await cluster.restart(v); down.delete(v) }
+          await closePhase()
+          if (isPartition(p.f)) {
+            await (cluster.heal as NonNullable<Nodes['heal']>)()
+            cutOff = undefined
+            opts.log(`${spec.id}: partition healed before search ${seq}`)
+          } else {
+            for (const v of p.rec.peers) { await cluster.restart(v); down.delete(v) }
+            opts.log(`${spec.id}: restarted ${p.rec.peers.join(', ')} before search ${seq}`)
+          }
           p.rec.restartedAtMs = performance.now() - started
-          opts.log(`${spec.id}: restarted ${p.rec.peers.join(', ')} before search ${seq}`)
+          markPhase = phaseOf()
         }
       }
     }
+    /** a holder of the file is up (and, during a partition, on the searcher's side) */
+    const reachable = (file: number, searcher: number): boolean => work.holders[file].some(h => {
+      const holder = l.eligible[h]
+      return !down.has(holder) && (cutOff === undefined || cutOff.has(holder) === cutOff.has(searcher))
+    })
     const phaseOf = (): SearchRecord['phase'] => pending.some(p => p.done && !p.restarted) ? 'down' : pending.some(p => p.restarted) ? 'restarted' : 'normal'
     let faultLock = Promise.resolve()
     await Promise.all(Array.from({ length: topology.workload.concurrency }, async () => {
@@ -322,15 +368,17 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
         for (let k = 1; down.has(searcher) && k < l.eligible.length; k++) searcher = l.eligible[(s.searcher + k) % l.eligible.length]
         const phase = phaseOf()
         const atMs = performance.now() - started
+        const live = reachable(s.file, searcher)
         const r = await cluster.call<SearchOutcome>(searcher, { op: 'search', index: searcher, query: files[s.file].token, ttl: spec.ttl, timeoutMs: topology.workload.searchTimeoutMs })
           .catch((err: Error): SearchOutcome => ({ hits: [], ms: 0, error: err.message }))
         const hit = r.hits.find(h => h.cid === cids[s.file])
-        searches.push({ seq: s.seq, atMs, file: s.file, ok: hit !== undefined, firstHitMs: hit !== undefined ? r.firstHitMs : undefined, ms: r.ms, providers: hit?.providers ?? 0, phase, ...(r.error !== undefined ? { error: r.error } : {}) })
+        searches.push({ seq: s.seq, atMs, file: s.file, reachable: live, ok: hit !== undefined, firstHitMs: hit !== undefined ? r.firstHitMs : undefined, ms: r.ms, providers: hit?.providers ?? 0, phase, ...(r.error !== undefined ? { error: r.error } : {}) })
       }
     }))
     await faultLock
     searches.sort((a, b) => a.seq - b.seq)
-    const after = await cluster.stats()
+    await closePhase()
+    const after = mark
     peakPerPeerMB = Math.max(peakPerPeerMB, perPeerMB(await cluster.memory()))
     for (const rec of faults) {
       if (rec.restartedAtMs === undefined) continue
@@ -360,9 +408,14 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
     const okDownloads = downloads.filter(d => d.ok)
     const rate = (rs: SearchRecord[]): number => rs.length === 0 ? NaN : rs.filter(s => s.ok).length / rs.length
     const successByPhase: RunSummary['successByPhase'] = {}
+    const reachableSuccessByPhase: RunSummary['successByPhase'] = {}
+    const messagesPerQueryByPhase: RunSummary['successByPhase'] = {}
     for (const phase of ['normal', 'down', 'restarted'] as const) {
       const rs = searches.filter(s => s.phase === phase)
       if (rs.length > 0) successByPhase[phase] = rate(rs)
+      const live = rs.filter(s => s.reachable === true)
+      if (live.length > 0) reachableSuccessByPhase[phase] = rate(live)
+      if (rs.length > 0 && phaseMessages[phase] !== undefined) messagesPerQueryByPhase[phase] = (phaseMessages[phase] as number) / rs.length
     }
     const dhtDelta = (key: string): number => sum([...after.entries()].map(([i, s]) => counter(s, 'dht', 'lookups', key) - counter(before.get(i) ?? {}, 'dht', 'lookups', key)))
     const restarted = faults.find(f => f.recoveredAtMs !== undefined)
@@ -378,6 +431,7 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
       ...(servedTotal > 0 ? { busiestMaxOverMean: Math.max(...served) / (servedTotal / served.length), busiestShare: Math.max(...served) / servedTotal } : {}),
       ...(spec.generation === 'dht' && dhtDelta('found') > 0 ? { hopsMean: dhtDelta('hopsTotal') / dhtDelta('found'), queriedMean: dhtDelta('queriedTotal') / Math.max(1, dhtDelta('lookups')) } : {}),
       successByPhase,
+      ...(faults.length > 0 ? { reachableSuccessByPhase, messagesPerQueryByPhase } : {}),
       ...(restarted !== undefined ? { recoveryMs: (restarted.recoveredAtMs as number) - (restarted.restartedAtMs as number) } : {}),
       rssPerPeerMB: peakPerPeerMB,
       setupMs,

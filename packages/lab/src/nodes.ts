@@ -42,5 +42,9 @@ export interface Nodes {
   /** every live peer's `stats`, by index */
   stats: () => Promise<Map<number, Record<string, any>>>
   memory: () => Promise<MemoryReport[]>
+  /** docker only: drop every packet between side `a` and side `b` (no reset: connections stall) */
+  partition?: (a: number[], b: number[]) => Promise<void>
+  /** docker only: undo the partition */
+  heal?: () => Promise<void>
   stop: () => Promise<void>
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { runNetwork } from './experiment.ts'
 import { buildReport } from './report/report.ts'
 import { ConditionsError, InvalidTopologyError } from './errors.ts'
-import { parseTopology } from './topology.ts'
+import { isPartition, parseTopology } from './topology.ts'
 import { fileSet, writeFiles } from './workload.ts'
 import type { RunResult, Runner } from './experiment.ts'
 import type { Topology } from './topology.ts'
@@ -74,6 +74,10 @@ export async function runLab (topology: Topology, opts: LabRunOptions): Promise<
   const shaped = runs.find(r => r.conditions !== undefined)
   if (runner !== 'docker' && shaped !== undefined) {
     throw new ConditionsError(`'${shaped.id}' sets network conditions: they need the docker runner (tc inside each container), not ${runner}`)
+  }
+  const cut = runs.find(r => r.faults.some(isPartition))
+  if (runner !== 'docker' && cut !== undefined) {
+    throw new ConditionsError(`'${cut.id}' has a partition fault: it needs the docker runner (iptables inside each container), not ${runner}`)
   }
   const startedAt = new Date()
   const t0 = performance.now()

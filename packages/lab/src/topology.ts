@@ -13,7 +13,7 @@ export type Generation = typeof GENERATIONS[number]
 export const FAULT_TARGETS = ['server', 'supernode', 'random'] as const
 export type FaultTarget = typeof FAULT_TARGETS[number]
 
-export interface Fault {
+export interface KillFault {
   /** when, as a fraction of the run's searches (0.5 = after half of them) */
   at: number
   kill: FaultTarget
@@ -22,6 +22,22 @@ export interface Fault {
   /** restart the killed nodes at this fraction; none = they stay down */
   restartAt?: number
 }
+
+/**
+ * A network partition (docker runner): a random `partition` share of the
+ * peers is cut off from the rest (every packet between the two sides is
+ * dropped, no reset: TCP connections stall as after a link failure), healed
+ * at `healAt`.
+ */
+export interface PartitionFault {
+  at: number
+  partition: number
+  healAt?: number
+}
+
+export type Fault = KillFault | PartitionFault
+
+export const isPartition = (f: Fault): f is PartitionFault => 'partition' in f
 
 /**
  * Network conditions on every container's interface (docker runner only):
@@ -114,7 +130,15 @@ function sweep<T> (v: unknown, path: string, one: (x: unknown, p: string) => T, 
 }
 
 function parseFault (v: unknown, path: string): Fault {
-  if (!isObject(v)) fail(path, 'must be an object like { "at": 0.5, "kill": "server", "restartAt": 0.75 }')
+  if (!isObject(v)) fail(path, 'must be an object like { "at": 0.5, "kill": "server", "restartAt": 0.75 } or { "at": 0.3, "partition": 0.5, "healAt": 0.6 }')
+  if (v.partition !== undefined) {
+    unknownFields(v, new Set(['at', 'partition', 'healAt']), path)
+    const at = num(v.at, `${path}.at`, 0, 1)
+    const partition = num(v.partition, `${path}.partition`, 0.01, 0.99)
+    const healAt = v.healAt === undefined ? undefined : num(v.healAt, `${path}.healAt`, 0, 1)
+    if (healAt !== undefined && healAt <= at) fail(`${path}.healAt`, 'must come after at')
+    return { at, partition, ...(healAt !== undefined ? { healAt } : {}) }
+  }
   unknownFields(v, new Set(['at', 'kill', 'count', 'restartAt']), path)
   const at = num(v.at, `${path}.at`, 0, 1)
   if (typeof v.kill !== 'string' || !(FAULT_TARGETS as readonly string[]).includes(v.kill)) fail(`${path}.kill`, `must be one of ${FAULT_TARGETS.join(', ')}`)
@@ -218,6 +242,7 @@ export function parseTopology (text: string): Topology {
     if (n.faults !== undefined && (!Array.isArray(n.faults) || n.faults.length > 8)) fail(`${path}.faults`, 'must list 0..8 faults')
     const faults = ((n.faults ?? []) as unknown[]).map((x, j) => parseFault(x, `${path}.faults[${j}]`))
     for (const [j, fault] of faults.entries()) {
+      if (isPartition(fault)) continue
       if (fault.kill === 'server' && generation !== 'directory') fail(`${path}.faults[${j}].kill`, "'server' needs a directory network")
       if (fault.kill === 'supernode' && generation !== 'supernode') fail(`${path}.faults[${j}].kill`, "'supernode' needs a supernode network")
     }

@@ -71,6 +71,31 @@ test('claims without their runs are left out rather than invented', () => {
   assert.ok(!r.charts.has('messages-vs-n.svg'))
 })
 
+test('a partition fault: its own wording, success counting only reachable holders, and query traffic per phase', () => {
+  const t = parseTopology(JSON.stringify({ name: 'p', runner: 'docker', networks: [{ generation: 'flood', peers: 10, faults: [{ at: 0.3, partition: 0.5, healAt: 0.6 }] }] }))
+  const spec = t.runs[0]
+  assert.deepEqual(spec.faults, [{ at: 0.3, partition: 0.5, healAt: 0.6 }])
+  const res: RunResult = {
+    spec,
+    runner: 'docker',
+    summary: {
+      successRate: 0.7, messagesPerQuery: 20, downloadSuccess: 1, rssPerPeerMB: 100, setupMs: 1000, recoveryMs: 1500,
+      successByPhase: { normal: 1, down: 0.4, restarted: 0.9 },
+      reachableSuccessByPhase: { normal: 1, down: 0.8, restarted: 0.95 },
+      messagesPerQueryByPhase: { normal: 20, down: 9.5, restarted: 21 }
+    },
+    searches: [],
+    downloads: [],
+    faults: [{ partition: 0.5, peers: [1, 4, 5, 7, 9], atMs: 500, restartedAtMs: 1200, recoveredAtMs: 2700 }],
+    memory: []
+  }
+  const md = buildReport({ topology: t, results: [res], failed: [], command: 'c', machine: 'm', startedAt: new Date(0), durationMs: 1 }).markdown
+  assert.match(md, /\*\*A partition \(5 of 10 peers cut off\)\*\* \(flood N=10\)\. Search success before the partition 100%, while partitioned 40%, after the heal 90%; the first search to succeed after the heal finished 1\.5 s after it\./)
+  assert.match(md, /reachable holder .*: 100% \/ 80% \/ 95%\./)
+  assert.match(md, /Query traffic per search: 20\.0 before, 9\.5 while partitioned, 21\.0 after the heal\./)
+  assert.match(md, /Every peer runs in its own container/)
+})
+
 test('markdown tables escape pipes', () => {
   assert.equal(markdownTable(['a|b', 'c'], [['1', 'x|y']]), '| a\\|b | c |\n|---|---|\n| 1 | x\\|y |')
 })

@@ -78,3 +78,11 @@ test('runner and network conditions: parsed, swept, named in the run id, and ref
   refused({ name: 'c', networks: [{ generation: 'flood', peers: 6, conditions: { delay: 10 } }] }, /conditions\.delay: unknown field/)
   refused({ name: 'c', networks: [{ generation: 'flood', peers: 6, conditions: [] }] }, /conditions: a sweep lists 1\.\.16 values/)
 })
+
+test('partition faults: parsed with their own fields, refused when malformed', () => {
+  const t = parse({ name: 'p', networks: [{ generation: 'dht', peers: 10, faults: [{ at: 0.2, partition: 0.3, healAt: 0.5 }, { at: 0.6, kill: 'random', count: 2 }] }] })
+  assert.deepEqual(t.runs[0].faults, [{ at: 0.2, partition: 0.3, healAt: 0.5 }, { at: 0.6, kill: 'random', count: 2 }])
+  refused({ name: 'p', networks: [{ generation: 'dht', peers: 10, faults: [{ at: 0.2, partition: 1 }] }] }, /faults\[0\]\.partition: must be a number in 0\.01\.\.0\.99/)
+  refused({ name: 'p', networks: [{ generation: 'dht', peers: 10, faults: [{ at: 0.5, partition: 0.5, healAt: 0.4 }] }] }, /faults\[0\]\.healAt: must come after at/)
+  refused({ name: 'p', networks: [{ generation: 'dht', peers: 10, faults: [{ at: 0.5, partition: 0.5, kill: 'random' }] }] }, /faults\[0\]\.kill: unknown field/)
+})

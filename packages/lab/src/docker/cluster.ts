@@ -14,7 +14,7 @@ import { connect } from 'node:net'
 import { basename, join } from 'node:path'
 import { DEFAULTS } from '../config.ts'
 import { DockerError, WorkerError } from '../errors.ts'
-import { applyConditions } from './conditions.ts'
+import { applyConditions, containerIp, cutOff, reconnect } from './conditions.ts'
 import { compose, publishedPort, run } from './docker.ts'
 import { LineDecoder, encodeLine } from './wire.ts'
 import type { Socket } from 'node:net'
@@ -240,6 +240,25 @@ export class DockerCluster implements Nodes {
 
   async memory (): Promise<MemoryReport[]> {
     return await Promise.all([...this.peers.values()].filter(p => p.client.alive).map(async p => await p.client.call<MemoryReport>({ op: 'memory' })))
+  }
+
+  private cut: number[] = []
+
+  async partition (a: number[], b: number[]): Promise<void> {
+    const ips = new Map<number, string>()
+    await Promise.all([...a, ...b].map(async i => { ips.set(i, await containerIp(this.container(i))) }))
+    const t = performance.now()
+    await Promise.all([
+      ...a.map(async i => { await cutOff(this.container(i), b.map(j => ips.get(j) as string)) }),
+      ...b.map(async i => { await cutOff(this.container(i), a.map(j => ips.get(j) as string)) })
+    ])
+    this.cut = [...a, ...b]
+    this.init.log(`partition in place in ${Math.round(performance.now() - t)} ms`)
+  }
+
+  async heal (): Promise<void> {
+    await Promise.all(this.cut.map(async i => { await reconnect(this.container(i)) }))
+    this.cut = []
   }
 
   async stop (): Promise<void> {

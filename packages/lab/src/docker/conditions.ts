@@ -20,15 +20,7 @@ const DEV = 'eth0'
 
 /** Applies `c` to `container`'s eth0; resolves to the method used and what tc / iptables show afterwards. */
 export async function applyConditions (container: string, c: Conditions): Promise<{ method: ConditionsMethod, shown: string }> {
-  const pid = (await run('docker', ['inspect', '-f', '{{.State.Pid}}', container], 30_000)).trim()
-  if (!/^[1-9]\d*$/.test(pid)) throw new ConditionsError(`${container} is not running (pid '${pid}')`)
-  const ns = async (args: string[]): Promise<string> => {
-    try {
-      return await run('nsenter', ['-t', pid, '-n', ...args], 30_000)
-    } catch (err: any) {
-      throw new ConditionsError(`${container}: ${err.message}${process.getuid?.() !== 0 ? ' (nsenter needs root)' : ''}`)
-    }
-  }
+  const ns = async (args: string[]): Promise<string> => await inNetns(container, args)
   const netem = ['tc', 'qdisc', 'replace', 'dev', DEV, 'root', 'netem']
   if (c.delayMs > 0) netem.push('delay', `${c.delayMs}ms`, ...(c.jitterMs > 0 ? [`${c.jitterMs}ms`] : []))
   if (c.lossPct > 0) netem.push('loss', `${c.lossPct}%`)
@@ -52,4 +44,44 @@ export async function applyConditions (container: string, c: Conditions): Promis
   }
   const shown = [(await ns(['tc', 'qdisc', 'show', 'dev', DEV])).trim(), c.lossPct > 0 ? (await ns(['iptables', '-S', 'OUTPUT'])).trim() : ''].filter(x => x !== '').join(' | ')
   return { method: 'iptables+tbf', shown }
+}
+
+const CHAIN = 'SEDAI_PARTITION'
+
+/** Runs the host's `args[0]` (tc, iptables) inside `container`'s network namespace. */
+async function inNetns (container: string, args: string[]): Promise<string> {
+  const pid = (await run('docker', ['inspect', '-f', '{{.State.Pid}}', container], 30_000)).trim()
+  if (!/^[1-9]\d*$/.test(pid)) throw new ConditionsError(`${container} is not running (pid '${pid}')`)
+  try {
+    return await run('nsenter', ['-t', pid, '-n', ...args], 30_000)
+  } catch (err: any) {
+    throw new ConditionsError(`${container}: ${err.message}${process.getuid?.() !== 0 ? ' (nsenter needs root)' : ''}`)
+  }
+}
+
+/** The container's address on its (one) network. */
+export async function containerIp (container: string): Promise<string> {
+  const ip = (await run('docker', ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', container], 30_000)).trim().split(/\s+/)[0] ?? ''
+  if (!/^\d+\.\d+\.\d+\.\d+$/.test(ip)) throw new ConditionsError(`${container} has no IPv4 address ('${ip}')`)
+  return ip
+}
+
+/**
+ * Cuts `container` off from `ips`: its own chain, jumped to from OUTPUT,
+ * drops what it sends them (the other side does the same, so nothing crosses
+ * either way). DROP, not REJECT: a partition looks like a dead link, and TCP
+ * finds out only by its timeouts.
+ */
+export async function cutOff (container: string, ips: string[]): Promise<void> {
+  await inNetns(container, ['iptables', '-N', CHAIN]).catch(() => {}) // exists after a first partition
+  await inNetns(container, ['iptables', '-F', CHAIN])
+  const jumps = await inNetns(container, ['iptables', '-S', 'OUTPUT'])
+  if (!jumps.includes(`-j ${CHAIN}`)) await inNetns(container, ['iptables', '-I', 'OUTPUT', '-j', CHAIN])
+  // iptables expands a comma-separated -d into one rule per address
+  for (let i = 0; i < ips.length; i += 64) await inNetns(container, ['iptables', '-A', CHAIN, '-d', ips.slice(i, i + 64).join(','), '-j', 'DROP'])
+}
+
+/** Lifts `container`'s side of a partition. */
+export async function reconnect (container: string): Promise<void> {
+  await inNetns(container, ['iptables', '-F', CHAIN])
 }

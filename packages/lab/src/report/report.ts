@@ -129,11 +129,22 @@ export function buildReport (input: ReportInput): Report {
   for (const r of faulted) {
     const p = r.summary.successByPhase
     const f = r.faults[0]
-    lines.push(`**${f.kill === 'server' ? 'A dead directory server stops search' : `Recovery after killing ${f.kill}`}** (${r.spec.id}). Search success before the kill ${pct(p.normal)}, while down ${pct(p.down)}${p.restarted !== undefined ? `, after the restart ${pct(p.restarted)}` : ''}` +
-      `${r.summary.recoveryMs !== undefined ? `; the first search to succeed after the restart finished ${fmt(r.summary.recoveryMs / 1000, 1)} s after it` : ''}.`, '')
+    const cut = f.partition !== undefined
+    const [during, after, event] = cut ? ['while partitioned', 'after the heal', 'heal'] : ['while down', 'after the restart', 'restart']
+    const title = cut ? `A partition (${f.peers.length} of ${r.spec.peers} peers cut off)` : f.kill === 'server' ? 'A dead directory server stops search' : `Recovery after killing ${f.kill} (${f.peers.length} peers)`
+    const reach = r.summary.reachableSuccessByPhase
+    const reachText = reach !== undefined && (reach.down !== p.down || reach.restarted !== p.restarted)
+      ? ` Counting only searches whose file had a reachable holder (up, and on the searcher's side of a partition): ${pct(reach.normal)} / ${pct(reach.down)}${reach.restarted !== undefined ? ` / ${pct(reach.restarted)}` : ''}.`
+      : ''
+    const m = r.summary.messagesPerQueryByPhase
+    const msgText = m !== undefined && m.normal !== undefined && m.down !== undefined
+      ? ` Query traffic per search: ${fmt(m.normal)} before, ${fmt(m.down)} ${during}${m.restarted !== undefined ? `, ${fmt(m.restarted)} ${after}` : ''}.`
+      : ''
+    lines.push(`**${title}** (${r.spec.id}). Search success before the ${cut ? 'partition' : 'kill'} ${pct(p.normal)}, ${during} ${pct(p.down)}${p.restarted !== undefined ? `, ${after} ${pct(p.restarted)}` : ''}` +
+      `${r.summary.recoveryMs !== undefined ? `; the first search to succeed after the ${event} finished ${fmt(r.summary.recoveryMs / 1000, 1)} s after it` : ''}.${reachText}${msgText}`, '')
   }
   if (faulted.length > 0) {
-    const markers = faulted.flatMap(r => r.faults.flatMap(f => [{ x: f.atMs / 1000, label: `kill ${f.kill}` }, ...(f.restartedAtMs !== undefined ? [{ x: f.restartedAtMs / 1000, label: 'restart' }] : [])]))
+    const markers = faulted.flatMap(r => r.faults.flatMap(f => [{ x: f.atMs / 1000, label: f.partition !== undefined ? 'partition' : `kill ${f.kill}` }, ...(f.restartedAtMs !== undefined ? [{ x: f.restartedAtMs / 1000, label: f.partition !== undefined ? 'heal' : 'restart' }] : [])]))
     const chart: LineChart = { kind: 'line', title: 'Search success around a fault', xLabel: 'seconds into the search phase', yLabel: 'success (window of 6 searches)', series: faulted.map(r => timeline(r, 6)), markers, yMin: 0, yMax: 1 }
     lines.push(add('fault-timeline.svg', chart), '')
   }

@@ -4,7 +4,7 @@
  * `sedai lab run topologies/docker-smoke.json --runner docker`: one container
  * per peer, the directory server's container SIGKILLed and restarted, and a
  * flooding network whose containers lose 5% of what they send and are limited
- * to 2 Mbit/s.
+ * to 2 Mbit/s, and a DHT cut in two by a partition, then healed.
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -30,8 +30,8 @@ test('sedai lab run --runner docker: a container per peer, a real SIGKILL of the
     assert.equal(res.code, 0, 'sedai lab run --runner docker failed (its log is above)')
     const { results, failed } = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as { results: RunResult[], failed: unknown[] }
     assert.deepEqual(failed, [])
-    assert.deepEqual(results.map(r => r.runner), ['docker', 'docker', 'docker'])
-    const [dir, flood, shaped] = results
+    assert.deepEqual(results.map(r => r.runner), ['docker', 'docker', 'docker', 'docker'])
+    const [dir, flood, shaped, dht] = results
     // the directory's server container was SIGKILLed: no search succeeds while it is down, and they do again after `docker start`
     assert.equal(dir.faults.length, 1)
     assert.equal(dir.summary.successByPhase.down, 0)
@@ -45,7 +45,15 @@ test('sedai lab run --runner docker: a container per peer, a real SIGKILL of the
     }
     assert.equal(flood.conditionsMethod, undefined)
     assert.ok(shaped.conditionsMethod === 'netem' || shaped.conditionsMethod === 'iptables+tbf', String(shaped.conditionsMethod))
+    // the partition cut 2 of the 5 DHT peers off and was healed; once healed, searches whose file has a holder find it again
+    assert.equal(dht.faults.length, 1)
+    assert.equal(dht.faults[0].partition, 0.4)
+    assert.equal(dht.faults[0].peers.length, 2)
+    assert.ok(dht.faults[0].restartedAtMs !== undefined)
+    assert.ok((dht.summary.reachableSuccessByPhase?.restarted ?? 0) >= 0.5, JSON.stringify(dht.summary.reachableSuccessByPhase))
+    assert.ok(dht.summary.messagesPerQueryByPhase?.normal !== undefined)
     const md = await readFile(join(out, 'report.md'), 'utf8')
+    assert.match(md, /\*\*A partition \(2 of 5 peers cut off\)\*\* \(dht N=5\)/)
     assert.match(md, /Every peer runs in its own container/)
     assert.match(md, /Network conditions of flood shaped N=5 TTL=4 loss=5% rate=2000kbit/)
     assert.ok((await readdir(out)).includes('fault-timeline.svg'))
