@@ -63,7 +63,7 @@ import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
-import { seededRandom } from '@sedai/core'
+import { percentile, seededRandom } from '@sedai/core'
 import { MemoryLab } from '../packages/supernode-cache-peer/test/helpers/memory-net.ts'
 import { Want } from '../packages/supernode-cache-peer/src/protocol/messages.ts'
 import type { MemoryNode } from '../packages/supernode-cache-peer/test/helpers/memory-net.ts'
@@ -99,7 +99,7 @@ const CONFIG: Partial<SupernodeConfig> = {
 type Variant = 'OFF' | 'ON' | 'IDEAL' | 'RANDOM'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
-const pct = (xs: number[], p: number): number => xs.length === 0 ? NaN : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]
+const pct = (xs: number[], p: number): number => percentile(xs, p * 100) ?? NaN
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length)
 
 function shuffle<T> (xs: T[], random: () => number): T[] {

@@ -9,7 +9,7 @@
  * BENCH_FLOOD_PEERS (100), BENCH_FLOOD_QUERIES per TTL (20), BENCH_FLOOD_SEED (1).
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { Stats, createNode, manifestCid, silentLogger } from '@sedai/core'
+import { Stats, createNode, manifestCid, percentile, silentLogger } from '@sedai/core'
 import { FloodService, LOCAL, distances, neighboursOf, randomGraph, resolveConfig, rng } from '@sedai/flooding-peer'
 import type { LocalFile } from '@sedai/flooding-peer'
 
@@ -22,7 +22,7 @@ const AFTER_HIT_MS = 50
 const SETTLE_MS = 150
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
-const pct = (xs: number[], p: number): number => xs.length === 0 ? NaN : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]
+const pct = (xs: number[], p: number): number => percentile(xs, p * 100) ?? NaN
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length)
 
 async function main (): Promise<void> {

@@ -31,3 +31,10 @@ export class Stats {
     return root
   }
 }
+
+/** Nearest-rank percentile (p in 0..100) of unsorted samples; undefined when there are none. */
+export function percentile (samples: number[], p: number): number | undefined {
+  if (samples.length === 0) return undefined
+  const sorted = [...samples].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))]
+}

@@ -1,6 +1,6 @@
 import { dirname } from 'node:path'
 import { randomGraph, neighboursOf } from '@sedai/flooding-peer'
-import { seededRandom } from '@sedai/core'
+import { percentile, seededRandom } from '@sedai/core'
 import { DEFAULTS } from './config.ts'
 import { NotReadyError } from './errors.ts'
 import { Cluster } from './local/cluster.ts'
@@ -112,11 +112,6 @@ export function bytesServed (s: Record<string, any>): number {
 }
 
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0)
-export function percentile (xs: number[], p: number): number | undefined {
-  if (xs.length === 0) return undefined
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(s.length * p / 100) - 1))]
-}
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 interface Layout {

@@ -10,7 +10,7 @@ export { GENERATIONS, FAULT_TARGETS, conditionsLabel, parseTopology } from './to
 export type { Conditions, Fault, FileSet, Generation, RunSpec, Topology, Workload } from './topology.ts'
 export { fileSet, plan, writeFiles, zipfSampler } from './workload.ts'
 export type { LabFile, Plan, PlannedSearch } from './workload.ts'
-export { RUNNERS, bytesServed, messageCount, percentile, runNetwork } from './experiment.ts'
+export { RUNNERS, bytesServed, messageCount, runNetwork } from './experiment.ts'
 export type { DownloadRecord, FaultRecord, Runner, RunResult, RunSummary, SearchRecord } from './experiment.ts'
 export type { Nodes, Placement } from './nodes.ts'
 export { buildReport, markdownTable } from './report/report.ts'

@@ -221,7 +221,8 @@ export function parseTopology (text: string): Topology {
     if (typeof n.generation !== 'string' || !(GENERATIONS as readonly string[]).includes(n.generation)) fail(`${path}.generation`, `must be one of ${GENERATIONS.join(', ')}`)
     const generation = n.generation as Generation
     const label = n.label === undefined ? generation : (typeof n.label === 'string' && /^[A-Za-z0-9._ -]{1,40}$/.test(n.label) ? n.label : fail(`${path}.label`, 'must be 1..40 characters of A-Z a-z 0-9 . _ - space'))
-    const minPeers = generation === 'directory' ? 2 : generation === 'flood' ? 4 : generation === 'supernode' ? 3 : 2
+    // at least two peers that hold files and search (a holder never searches for its own file): the directory adds its server, the supernode network its supernodes
+    const minPeers = generation === 'directory' ? 3 : generation === 'flood' ? 4 : generation === 'supernode' ? 4 : 2
     if (n.peers === undefined) fail(`${path}.peers`, 'is required')
     const peerCounts = sweep(n.peers, `${path}.peers`, (x, p) => int(x, p, minPeers, DEFAULTS.maxPeers), 0)
     const ttls = generation === 'flood' || generation === 'supernode'
@@ -250,7 +251,7 @@ export function parseTopology (text: string): Topology {
     for (const peers of peerCounts) {
       if (generation === 'flood' && peers <= degree[0]) fail(`${path}.peers`, `a flood network of degree ${degree[0]}+ needs more than ${degree[0]} peers`)
       const supernodes = generation === 'supernode'
-        ? int(n.supernodes, `${path}.supernodes`, 1, peers - 1, Math.max(2, Math.min(peers - 1, Math.round(peers / DEFAULTS.supernodeShare))))
+        ? int(n.supernodes, `${path}.supernodes`, 1, peers - 2, Math.max(2, Math.min(peers - 2, Math.round(peers / DEFAULTS.supernodeShare))))
         : 0
       for (const ttl of ttls) {
         for (const cache of caches) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { bytesServed, messageCount, percentile } from '../src/experiment.ts'
+import { bytesServed, messageCount } from '../src/experiment.ts'
 
 // stats shaped like `sedai stats` (packages/cli/src/daemon.ts): mode state and counters merged per mode
 const stats = {
@@ -26,11 +26,4 @@ test('messages per query count query traffic only, per generation', () => {
 test('bytes served: direct transfers plus in-band serving from store or cache, not relaying', () => {
   assert.equal(bytesServed(stats), 1500)
   assert.equal(bytesServed({}), 0)
-})
-
-test('percentile: nearest rank', () => {
-  assert.equal(percentile([], 50), undefined)
-  assert.equal(percentile([5], 99), 5)
-  assert.equal(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 50), 5)
-  assert.equal(percentile([10, 1, 9, 2, 8, 3, 7, 4, 6, 5], 95), 10)
 })

@@ -86,3 +86,11 @@ test('partition faults: parsed with their own fields, refused when malformed', (
   refused({ name: 'p', networks: [{ generation: 'dht', peers: 10, faults: [{ at: 0.5, partition: 0.5, healAt: 0.4 }] }] }, /faults\[0\]\.healAt: must come after at/)
   refused({ name: 'p', networks: [{ generation: 'dht', peers: 10, faults: [{ at: 0.5, partition: 0.5, kill: 'random' }] }] }, /faults\[0\]\.kill: unknown field/)
 })
+
+test('every network has at least two peers that hold and search: a holder never searches for its own file', () => {
+  refused({ name: 'd', networks: [{ generation: 'directory', peers: 2 }] }, /networks\[0\]\.peers\[?0?\]?: must be a whole number in 3\.\./)
+  assert.equal(parse({ name: 'd', networks: [{ generation: 'directory', peers: 3 }] }).runs[0].peers, 3)
+  refused({ name: 's', networks: [{ generation: 'supernode', peers: 3 }] }, /must be a whole number in 4\.\./)
+  refused({ name: 's', networks: [{ generation: 'supernode', peers: 6, supernodes: 5 }] }, /supernodes: must be a whole number in 1\.\.4/)
+  assert.equal(parse({ name: 's', networks: [{ generation: 'supernode', peers: 4 }] }).runs[0].supernodes, 2)
+})
