@@ -5,6 +5,7 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { DEFAULTS } from './config.ts'
+import { idleConnectionReaper } from './idle-reaper.ts'
 import type { Identify } from '@libp2p/identify'
 import type { Libp2p, PrivateKey, ServiceMap } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
@@ -37,6 +38,13 @@ export interface CreateNodeInit<S extends ServiceMap = ServiceMap> {
    * its pings are most of their idle CPU.
    */
   connectionMonitor?: boolean
+  /**
+   * Close connections that carried no stream for this long (ms), except to
+   * KEEP_ALIVE-tagged peers (idle-reaper.ts); default off. Labs of hundreds
+   * of DHT nodes on loopback set it: libp2p never prunes allow-listed
+   * (loopback) connections.
+   */
+  idleConnectionMs?: number
   /** start listening right away; default true */
   start?: boolean
 }
@@ -78,6 +86,7 @@ export async function createNode<S extends ServiceMap = ServiceMap> (init: Creat
     services: {
       identify: identify(),
       ping: ping(),
+      ...(init.idleConnectionMs !== undefined && init.idleConnectionMs > 0 ? { idleReaper: idleConnectionReaper({ idleMs: init.idleConnectionMs }) } : {}),
       ...(init.services ?? {})
     } as any
   })

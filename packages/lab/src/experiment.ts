@@ -55,6 +55,8 @@ export interface RunSummary {
   messagesPerQueryByPhase?: Partial<Record<SearchRecord['phase'], number>>
   /** ms from the restart to the first successful search after it */
   recoveryMs?: number
+  /** libp2p connections per peer at the end of the search phase (mean); absent in older results */
+  connectionsPerPeer?: number
   /** peak of (worker RSS summed) / peers, sampled when the network is ready and after each phase */
   rssPerPeerMB: number
   setupMs: number
@@ -172,7 +174,9 @@ function layout (spec: RunSpec, place: Placement, seed: number): Layout {
       }
       // no routing-table refresh and one self-lookup (the join) instead of one a minute: the lab's DHT does its
       // lookups for the workload, and on two cores hundreds of nodes' upkeep would be most of the CPU
-      return { specs, eligible: all, env: { SEDAI_DHT_TABLE_REFRESH: '0', SEDAI_DHT_QUERY_SELF_INTERVAL_MS: '3600000' }, solo: new Set(), supernodes: [] }
+      // and idle connections closed (kad-dht's closest peers excepted): libp2p never prunes loopback connections, which
+      // the lab allows, so every peer a lookup touched stayed connected and large networks ended up nearly fully meshed
+      return { specs, eligible: all, env: { SEDAI_DHT_TABLE_REFRESH: '0', SEDAI_DHT_QUERY_SELF_INTERVAL_MS: '3600000', SEDAI_LAB_IDLE_CONNECTION_MS: String(DEFAULTS.dhtIdleConnectionMs) }, solo: new Set(), supernodes: [] }
     }
   }
 }
@@ -428,6 +432,7 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
       successByPhase,
       ...(faults.length > 0 ? { reachableSuccessByPhase, messagesPerQueryByPhase } : {}),
       ...(restarted !== undefined ? { recoveryMs: (restarted.recoveredAtMs as number) - (restarted.restartedAtMs as number) } : {}),
+      connectionsPerPeer: after.size === 0 ? undefined : sum([...after.values()].map(st => Number(st.connections ?? 0))) / after.size,
       rssPerPeerMB: peakPerPeerMB,
       setupMs,
       ...(overlay !== undefined ? { queriesDropped: sum([...after.entries()].map(([i, st]) => drops(st) - drops(before.get(i) ?? {}))) } : {})

@@ -19,7 +19,9 @@ const peers = new Map<number, Daemon>()
 const nodeOptions = {
   maxConnections: Number(process.env.SEDAI_LAB_MAX_CONNECTIONS ?? DEFAULTS.maxConnections),
   connectionMonitor: false,
-  allowLoopback: true
+  allowLoopback: true,
+  // set for DHT networks (experiment.ts): see CreateNodeInit.idleConnectionMs
+  ...(process.env.SEDAI_LAB_IDLE_CONNECTION_MS !== undefined ? { idleConnectionMs: Number(process.env.SEDAI_LAB_IDLE_CONNECTION_MS) } : {})
 }
 
 function peer (index: number): Daemon {

@@ -89,16 +89,17 @@ export function buildReport (input: ReportInput): Report {
 
   lines.push('## Runs', '')
   lines.push(markdownTable(
-    ['run', 'peers', 'search success', 'msgs/query', 'first hit p50 ms', 'p95', 'downloads ok', 'download p50 ms', 'busiest max/mean', 'busiest share', 'DHT hops', 'RSS/peer MB', 'setup s'],
+    ['run', 'peers', 'search success', 'msgs/query', 'first hit p50 ms', 'p95', 'downloads ok', 'download p50 ms', 'busiest max/mean', 'busiest share', 'DHT hops', 'conns/peer', 'RSS/peer MB', 'setup s'],
     results.map(r => {
       const s = r.summary
-      return [r.spec.id, String(r.spec.peers), pct(s.successRate), fmt(s.messagesPerQuery), fmt(s.firstHitP50Ms, 0), fmt(s.firstHitP95Ms, 0), pct(s.downloadSuccess), fmt(s.downloadP50Ms, 0), fmt(s.busiestMaxOverMean), pct(s.busiestShare), fmt(s.hopsMean, 2), fmt(s.rssPerPeerMB), fmt(s.setupMs / 1000, 0)]
+      return [r.spec.id, String(r.spec.peers), pct(s.successRate), fmt(s.messagesPerQuery), fmt(s.firstHitP50Ms, 0), fmt(s.firstHitP95Ms, 0), pct(s.downloadSuccess), fmt(s.downloadP50Ms, 0), fmt(s.busiestMaxOverMean), pct(s.busiestShare), fmt(s.hopsMean, 2), fmt(s.connectionsPerPeer), fmt(s.rssPerPeerMB), fmt(s.setupMs / 1000, 0)]
     })
   ), '')
   lines.push('- **msgs/query**: query traffic over all nodes during the search phase divided by the searches. Directory: SEARCH requests and replies at the server. Flood and supernode: QUERY and QUERY_HIT messages sent (each crosses one overlay link). DHT: kad-dht RPCs (request and reply per queried peer) plus keyword-protocol messages. Maintenance (pings, heartbeats, index uploads, DHT republishing) is not counted.')
   const dropped = results.filter(r => (r.summary.queriesDropped ?? 0) > 0)
   if (dropped.length > 0) lines.push(`- **Queries dropped under load** (shed or throttled by a peer, so the flood reached fewer peers than the TTL allows): ${dropped.map(r => `${r.spec.id} ${r.summary.queriesDropped}`).join('; ')}.`)
   lines.push('- **busiest max/mean**: bytes served in the download phase by the busiest node over the mean of all nodes; **busiest share**: its share of all bytes served.')
+  lines.push('- **conns/peer**: libp2p connections per peer, mean over all peers at the end of the search phase.')
   lines.push('- **RSS/peer**: the resident memory of the processes that host the peers (loopback workers, or each container\'s one agent) summed, over the peers they host; the peak of samples taken when the network was ready and after each phase.', '')
   if (input.failed.length > 0) {
     lines.push('### Runs that did not complete', '')
