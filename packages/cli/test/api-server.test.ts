@@ -6,9 +6,11 @@ import { basename, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
 import type { TestContext } from 'node:test'
+import { DEFAULTS } from '@sedai/core/config'
 import { NotFoundError } from '@sedai/core/errors'
 import { silentLogger } from '@sedai/core/logger'
 import { startApiServer } from '../src/api-server.ts'
+import { API_LIMITS } from '../src/api-common.ts'
 import type { ApiServer } from '../src/api-server.ts'
 import type { DaemonApi, GetProgress, GetResult } from '../src/daemon-api.ts'
 
@@ -372,4 +374,88 @@ test('search with "stream": true: a plain document when nothing streams, a 4xx b
   const bad = await call({ method: 'POST', path: '/api/v1/search', body: JSON.stringify({ query: 'x', stream: 'yes' }) })
   assert.equal(bad.status, 400)
   assert.equal(bad.json.error.code, 'ERR_INVALID_REQUEST')
+})
+
+test('no answer carries an access-control-* header, preflight (OPTIONS) and errors included', async (t) => {
+  const { call, port } = await setup(t)
+  const routes = ['id', 'ls', 'peers', 'stats', 'share', 'connect', 'search', 'stop', 'get', 'nope']
+  const origins = [undefined, 'http://evil.example', `http://127.0.0.1:${port}`, 'null']
+  const statuses = new Map<number, number>()
+  let answers = 0
+  let acHeaders = 0
+  const check = (what: string, reply: Reply): void => {
+    answers++
+    statuses.set(reply.status, (statuses.get(reply.status) ?? 0) + 1)
+    const found = Object.keys(reply.headers).filter((h) => h.toLowerCase().startsWith('access-control-'))
+    acHeaders += found.length
+    assert.deepEqual(found, [], `${what} answered ${reply.status} with ${found.join(', ')}`)
+  }
+  for (const route of routes) {
+    for (const origin of origins) {
+      for (const token of [undefined, null]) {
+        const headers: Record<string, string> = origin === undefined ? {} : { origin }
+        // a browser's preflight: no credentials, asks for a method and headers
+        check(`OPTIONS ${route}`, await call({ method: 'OPTIONS', path: `/api/v1/${route}`, token, headers: { ...headers, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' } }))
+        check(`GET ${route}`, await call({ path: `/api/v1/${route}`, token, headers }))
+        const body = route === 'search' ? { query: 'x' } : route === 'get' ? { cid: CID } : route === 'share' ? { path: '/tmp/a' } : route === 'connect' ? { multiaddr: '/ip4/127.0.0.1/tcp/1/p2p/QmX' } : {}
+        check(`POST ${route}`, await call({ method: 'POST', path: `/api/v1/${route}`, token, headers, body: JSON.stringify(body) }))
+      }
+    }
+  }
+  check('413', await call({ method: 'POST', path: '/api/v1/share', body: ' '.repeat(API_LIMITS.maxBodyBytes + 1) }))
+  check('415', await call({ method: 'POST', path: '/api/v1/share', body: '{}', headers: { 'content-type': 'text/plain' } }))
+  check('streamed search', await call({ method: 'POST', path: '/api/v1/search', body: JSON.stringify({ query: 'x', stream: true }) }))
+  const summary = [...statuses].sort(([a], [b]) => a - b).map(([status, n]) => `${status} x${n}`).join(', ')
+  t.diagnostic(`${answers} answers (${summary}); access-control-* headers: ${acHeaders}`)
+  assert.ok(statuses.get(200) !== undefined && statuses.get(401) !== undefined && statuses.get(403) !== undefined && statuses.get(405) !== undefined, 'successes and every refusal were seen')
+  assert.equal(acHeaders, 0)
+})
+
+test('control API checklist: loopback only, Host, Origin, token, methods, body cap, paths (figures)', async (t) => {
+  const rows: string[] = []
+  const row = (what: string, got: string | number): void => { rows.push(`${what} -> ${got}`) }
+
+  // binding: the default is loopback, and every non-loopback host is refused,
+  // with or without a token (there is no option to open the API to a network)
+  assert.match(DEFAULTS.api, /^127\.0\.0\.1:\d+$/)
+  row('default --api', DEFAULTS.api)
+  for (const host of ['0.0.0.0', '::', '192.168.1.10', '10.0.0.1', 'example.com', '127.0.0.1.nip.io']) {
+    const started = startApiServer({ api: fakeApi(), host, port: 0, repo: tmpdir(), logger: silentLogger() })
+    await assert.rejects(started.then(async (server) => { await server.close() }), { code: 'ERR_INVALID_OPTION' }, host)
+    row(`bind ${host}`, 'ERR_INVALID_OPTION')
+  }
+  for (const host of ['127.0.0.1', '127.0.0.2', 'localhost']) {
+    const repo = await mkdtemp(join(tmpdir(), 'sedai-api-'))
+    const server = await startApiServer({ api: fakeApi(), host, port: 0, repo, logger: silentLogger() })
+    row(`bind ${host}`, new URL(server.url).hostname)
+    await server.close()
+    await rm(repo, { recursive: true, force: true })
+  }
+
+  const { call, port, server } = await setup(t)
+  const status = async (what: string, c: Call, expected: number): Promise<void> => {
+    const reply = await call(c)
+    row(what, reply.status)
+    assert.equal(reply.status, expected, what)
+  }
+  await status('right token and Host', { path: '/api/v1/id' }, 200)
+  await status('no token', { path: '/api/v1/id', token: null }, 401)
+  await status('wrong token', { path: '/api/v1/id', token: server.token.slice(0, -1) + (server.token.endsWith('A') ? 'B' : 'A') }, 401)
+  await status('foreign Host (token right)', { path: '/api/v1/id', headers: { host: `evil.example:${port}` } }, 403)
+  await status('foreign Origin (token right)', { path: '/api/v1/id', headers: { origin: 'http://evil.example' } }, 403)
+  for (const route of ['share', 'connect', 'search', 'get', 'stop']) {
+    await status(`GET ${route}`, { path: `/api/v1/${route}` }, 405)
+  }
+  // the cap is on the bytes read: JSON whitespace pads a valid body to exactly the limit
+  const body = (n: number): string => { const b = JSON.stringify({ path: '/tmp/a' }); return b + ' '.repeat(n - b.length) }
+  await status(`body of ${API_LIMITS.maxBodyBytes} bytes`, { method: 'POST', path: '/api/v1/share', body: body(API_LIMITS.maxBodyBytes) }, 200)
+  await status(`body of ${API_LIMITS.maxBodyBytes + 1} bytes`, { method: 'POST', path: '/api/v1/share', body: body(API_LIMITS.maxBodyBytes + 1) }, 413)
+  await status(`chunked body of ${API_LIMITS.maxBodyBytes + 1} bytes`, { method: 'POST', path: '/api/v1/share', body: body(API_LIMITS.maxBodyBytes + 1), headers: { 'transfer-encoding': 'chunked' } }, 413)
+  // get's folder is the caller's own choice (it holds the token), but it must be absolute and NUL-free;
+  // file names from the network are checked by the manifest decoder (test/hostile-transfer.test.ts)
+  for (const out of ['../../x', 'x', '/tmp/a\0b', '']) {
+    await status(`get out=${JSON.stringify(out)}`, { method: 'POST', path: '/api/v1/get', body: JSON.stringify({ cid: CID, out }) }, 400)
+  }
+  await status('share path="../../x"', { method: 'POST', path: '/api/v1/share', body: JSON.stringify({ path: '../../x' }) }, 400)
+  t.diagnostic(rows.join('; '))
 })

@@ -35,7 +35,15 @@ export const DEFAULTS = {
   manifestTimeoutMs: 10_000,
   /** A chunk request unanswered for this long fails that peer (ms). */
   chunkTimeoutMs: 30_000,
-  /** Bad chunks after which a source is dropped from a download (BitTorrent clients ban on the first hash failure of a peer they can pin it on). */
+  /**
+   * Chunks failing verification after which a download drops the source that
+   * sent them (a reply out of order drops it at once). 1: every chunk comes
+   * whole from one peer, so the blame is certain, an honest seeder re-hashes
+   * each chunk before it sends it and Noise authenticates every byte in
+   * transit; an honest peer cannot send a bad chunk. libtorrent likewise bans
+   * at once a peer that alone sent a failed piece; it tolerates a few only
+   * where several peers share a piece and the liar is unknown.
+   */
   maxBadChunksPerPeer: 1,
   /** How often a download's bitfield is persisted (ms); chunks on disk but not yet recorded are re-fetched or re-verified after a crash. */
   checkpointIntervalMs: 500,

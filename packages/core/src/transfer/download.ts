@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises'
 import { CID } from 'multiformats/cid'
-import { DownloadFailedError, HashMismatchError, InvalidMessageError, NotFoundError, RemoteError, TimeoutError } from '../errors.ts'
+import { DownloadFailedError, HashMismatchError, InvalidMessageError, NotFoundError, RemoteError, TimeoutError, TruncatedFrameError } from '../errors.ts'
 import { FramedStream } from '../framing.ts'
 import { sameBytes } from '../util.ts'
 import { Bitfield } from '../store/bitfield.ts'
@@ -40,7 +40,7 @@ export interface DownloadResult {
   fetched: number
   /** bytes already verified on disk when this run began */
   resumed: number
-  /** peers dropped for sending chunks that failed verification or broke the protocol */
+  /** peers dropped for sending `maxBadChunksPerPeer` chunks that failed verification, or for breaking the protocol */
   badPeers: string[]
 }
 
@@ -59,6 +59,8 @@ export interface DownloadInit {
   manifestTimeoutMs: number
   chunkTimeoutMs: number
   checkpointIntervalMs: number
+  /** a source is dropped on its this-many-th chunk that fails verification (>= 1) */
+  maxBadChunksPerPeer: number
 }
 
 /** A requester of one chunk: the session that asked for it. */
@@ -150,14 +152,20 @@ export class ChunkPicker {
   }
 }
 
-class BadPeerError extends InvalidMessageError {}
+/** A source broke the request/reply order: it is dropped at once, whatever maxBadChunksPerPeer says. */
+class BadPeerError extends InvalidMessageError {
+  override name = 'BadPeerError'
+}
 
 /**
  * One multi-source download: manifest first (verified against the CID),
  * then one session per source keeping `windowPerPeer` chunk requests in
  * flight. Each chunk is verified against the manifest before it is written
- * to the temporary file; a source that sends a bad chunk is dropped and its
- * chunks go to the others. The bitfield is checkpointed so a crash resumes
+ * to the temporary file; a bad chunk goes back to the pool and counts against
+ * the source that sent it (only that one: each chunk comes whole from one
+ * source, so the blame is certain), and at `maxBadChunksPerPeer` bad chunks, or
+ * at once on a reply out of order, the source is dropped and its chunks go to
+ * the others. The bitfield is checkpointed so a crash resumes
  * where it stopped; the file is moved into place only when complete.
  */
 export async function download (init: DownloadInit): Promise<DownloadResult> {
@@ -236,11 +244,30 @@ export async function download (init: DownloadInit): Promise<DownloadResult> {
       const stream = await conn.newStream(TRANSFER_PROTOCOL, { signal })
       const framed = new FramedStream(stream, { maxFrameBytes: MAX_REPLY_FRAME_BYTES, idleTimeoutMs: init.chunkTimeoutMs })
       const inflight: number[] = []
+      let badChunks = 0
+      // one read is kept pending, even while nothing is in flight, so a reply
+      // nobody asked for is seen when it arrives, not mistaken for the next answer
+      let reading: Promise<Uint8Array | undefined> | undefined
+      const nextFrame = (): Promise<Uint8Array | undefined> => {
+        if (reading === undefined) {
+          reading = framed.read()
+          reading.catch(() => {}) // a read left pending when the session ends fails unobserved
+        }
+        return reading
+      }
+      const receive = async (): Promise<ReturnType<typeof decodeReply>> => {
+        const bytes = await nextFrame()
+        reading = undefined
+        if (bytes === undefined) throw new RemoteError('source closed the stream')
+        const reply = decodeReply(bytes)
+        stats.message('transfer', 'in', reply.type === MessageType.OPEN_REPLY ? 'OPEN_REPLY' : 'CHUNK_REPLY', bytes.byteLength)
+        return reply
+      }
       const onAbort = (): void => { framed.abort(new TimeoutError('download aborted')) }
       signal.addEventListener('abort', onAbort, { once: true })
       try {
         await send(framed, encodeOpen({ cid: cid.bytes, wantManifest: false }), MessageType.OPEN)
-        const open = await receive(framed)
+        const open = await receive()
         if (open.type !== MessageType.OPEN_REPLY) throw new BadPeerError('expected OPEN_REPLY')
         if (open.status !== Status.OK) throw new RemoteError(open.status === Status.NOT_FOUND ? 'does not have it' : `error: ${open.error ?? ''}`)
 
@@ -252,10 +279,14 @@ export async function download (init: DownloadInit): Promise<DownloadResult> {
             await send(framed, encodeChunkRequest(i), MessageType.CHUNK_REQUEST)
           }
           if (inflight.length === 0) {
-            await picker.changed(signal)
+            const arrived = nextFrame().then(() => true, () => true)
+            if (await Promise.race([picker.changed(signal).then(() => false), arrived])) {
+              const reply = await receive() // a closed or failed stream throws here, which is no offence
+              throw new BadPeerError(`sent ${reply.type === MessageType.CHUNK_REPLY ? `chunk ${reply.index}` : 'a reply'} with no request in flight`)
+            }
             continue
           }
-          const reply = await receive(framed)
+          const reply = await receive()
           const expected = inflight[0]
           if (reply.type !== MessageType.CHUNK_REPLY || reply.index !== expected) {
             throw new BadPeerError(`sent ${reply.type === MessageType.CHUNK_REPLY ? `chunk ${reply.index}` : 'a non-chunk reply'} where chunk ${expected} was due`)
@@ -269,7 +300,12 @@ export async function download (init: DownloadInit): Promise<DownloadResult> {
           if (data.byteLength !== chunkLength(manifest, expected) || !sameBytes(sha256(data), chunkHash(manifest, expected))) {
             picker.release(expected, session)
             stats.inc('transfer.chunksRejected')
-            throw new HashMismatchError(`chunk ${expected} failed verification`)
+            badChunks++
+            if (badChunks >= init.maxBadChunksPerPeer) {
+              throw new HashMismatchError(`chunk ${expected} failed verification (${badChunks} bad of at most ${init.maxBadChunksPerPeer})`)
+            }
+            log.warn({ peer, chunk: expected, badChunks }, 'a chunk failed verification; fetched again')
+            continue
           }
           if (picker.have.get(expected)) {
             // another source won the end game race for this chunk
@@ -288,9 +324,11 @@ export async function download (init: DownloadInit): Promise<DownloadResult> {
           }
         }
       } catch (err: any) {
-        if (err instanceof HashMismatchError || err instanceof InvalidMessageError) {
+        // a stream cut inside a frame is a dead connection (a crashed or killed
+        // honest peer looks just like it), not a lie
+        if (err instanceof HashMismatchError || (err instanceof InvalidMessageError && !(err instanceof TruncatedFrameError))) {
           badPeers.add(peer)
-          log.warn({ peer, err: err.message }, 'source dropped: it sent data that failed verification')
+          log.warn({ peer, err: err.message }, err instanceof HashMismatchError ? 'source dropped: its chunks failed verification' : 'source dropped: it broke the protocol')
         }
         framed.abort(err)
         throw err
@@ -308,14 +346,6 @@ export async function download (init: DownloadInit): Promise<DownloadResult> {
       for (const p of parts) bytes += p.byteLength
       stats.message('transfer', 'out', type === MessageType.OPEN ? 'OPEN' : 'CHUNK_REQUEST', bytes)
       await framed.write(...parts)
-    }
-
-    async function receive (framed: FramedStream): Promise<ReturnType<typeof decodeReply>> {
-      const bytes = await framed.read()
-      if (bytes === undefined) throw new RemoteError('source closed the stream')
-      const reply = decodeReply(bytes)
-      stats.message('transfer', 'in', reply.type === MessageType.OPEN_REPLY ? 'OPEN_REPLY' : 'CHUNK_REPLY', bytes.byteLength)
-      return reply
     }
   }
 
