@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
   ContentStore, DEFAULTS, DownloadFailedError, InvalidOptionError, NotFoundError, InvalidPathError, SearchFailedError, Stats, TRANSFER_PROTOCOL,
-  createLogger, createNode, loadOrCreateIdentity, parseCid, transfer
+  createLogger, createNode, loadOrCreateIdentity, parseCid, processStats, transfer
 } from '@sedai/core'
 import { startApiServer } from './api-server.ts'
 import { loadModeFactory } from './modes.ts'
@@ -304,6 +304,8 @@ export class Daemon implements DaemonApi {
       connections: node.getConnections().length,
       shared: this.store.list().length,
       partialDownloads: this.store.listDownloads().length,
+      // the whole process's (a lab worker hosts many daemons in one)
+      process: processStats(),
       ...counters
     }
   }
