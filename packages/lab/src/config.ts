@@ -23,6 +23,8 @@ export const DEFAULTS = {
   concurrency: 4,
   /** A search's deadline (ms); flooding waits this long for hits. */
   searchTimeoutMs: 3000,
+  /** After a restart or heal, searches that start this long after it count as settled (ms): the hardening issue's "within 30 s". */
+  settleMs: 30_000,
   /** A download's deadline (ms). */
   getTimeoutMs: 30_000,
   /** How long a network may take to become ready (ms). */
@@ -37,6 +39,8 @@ export const DEFAULTS = {
   dhtIdleConnectionMs: 10_000,
   /** libp2p connection cap per lab peer: a lab peer needs its overlay links, not 300. */
   maxConnections: 64,
+  /** Loopback peers listen on ports from here up to the kernel's ephemeral range (which starts at 32768 on Linux). */
+  portRangeStart: 20_000,
   /** A worker command's deadline (ms), on top of the command's own. */
   workerCommandTimeoutMs: 120_000,
   /** Largest topology file (bytes) and most runs one file may expand to. */

@@ -9,7 +9,7 @@ import { plan } from './workload.ts'
 import type { GetOutcome, MemoryReport, PeerSpec, SearchOutcome } from './messages.ts'
 import type { Nodes, Placement } from './nodes.ts'
 import { isPartition } from './topology.ts'
-import type { RunSpec, Topology } from './topology.ts'
+import type { Fault, RunSpec, Topology } from './topology.ts'
 import type { LabFile } from './workload.ts'
 
 export interface SearchRecord {
@@ -51,6 +51,9 @@ export interface RunSummary {
   successByPhase: Partial<Record<SearchRecord['phase'], number>>
   /** success of the searches whose file had a reachable holder (SearchRecord.reachable), by phase */
   reachableSuccessByPhase?: Partial<Record<SearchRecord['phase'], number>>
+  /** success of the searches with a reachable holder that began workload.settleMs or more after the last fault event (kill, cut, restart or heal), and how many there were */
+  settledSuccess?: number
+  settledSearches?: number
   /** query traffic per search within each phase (a storm after a fault shows here) */
   messagesPerQueryByPhase?: Partial<Record<SearchRecord['phase'], number>>
   /** ms from the restart to the first successful search after it */
@@ -244,6 +247,15 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
   try {
     const place = await cluster.prepare(spec.peers)
     const l = layout(spec, place, seed)
+    // random kill victims are drawn now, so each can have a process of its own and its kill be a real SIGKILL
+    const drawVictims = seededRandom(seed + 3)
+    const victimsOf = new Map<Fault, number[]>()
+    for (const f of spec.faults) {
+      if (isPartition(f) || f.kill !== 'random') continue
+      const picked = pickRandom(l.eligible.filter(i => ![...victimsOf.values()].some(v => v.includes(i))), f.count, drawVictims)
+      victimsOf.set(f, picked)
+      for (const v of picked) l.solo.add(v)
+    }
     const work = plan(l.eligible.length, topology.files, topology.workload, seed)
     // the seeds of the overlay first (the server, the first supernodes), then everyone
     const first = spec.generation === 'directory' ? [0] : spec.generation === 'supernode' ? l.supernodes : []
@@ -303,11 +315,14 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
       phaseMessages[markPhase] = (phaseMessages[markPhase] ?? 0) + delta
       mark = now
     }
+    /** a fault's moment has come: a fraction of the searches, or seconds into the phase */
+    const due = (seq: number, fraction: number | undefined, seconds: number | undefined): boolean =>
+      seconds !== undefined ? performance.now() - started >= seconds * 1000 : fraction !== undefined && seq >= fraction * total
     /** partition: the side cut off from the rest, while it is cut */
     let cutOff: Set<number> | undefined
     const applyFaults = async (seq: number): Promise<void> => {
       for (const p of pending) {
-        if (!p.done && seq >= p.f.at * total) {
+        if (!p.done && due(seq, p.f.at, p.f.atS)) {
           p.done = true
           await closePhase()
           if (isPartition(p.f)) {
@@ -319,7 +334,7 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
             opts.log(`${spec.id}: partitioned peers ${side.join(', ')} from the other ${live.length - side.length} before search ${seq}`)
           } else {
             const f = p.f
-            const victims = f.kill === 'server' ? [0] : f.kill === 'supernode' ? [l.supernodes[0]] : pickRandom(l.eligible.filter(i => !down.has(i)), f.count, random)
+            const victims = f.kill === 'server' ? [0] : f.kill === 'supernode' ? [l.supernodes[0]] : (victimsOf.get(f) ?? []).filter(i => !down.has(i))
             for (const v of victims) {
               // a restarted node counts from zero again: keep what it had counted up to the kill
               const last = (await cluster.call<Record<number, Record<string, any>>>(v, { op: 'stats', indexes: [v] }).catch(() => ({})) as Record<number, Record<string, any>>)[v]
@@ -334,8 +349,8 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
           faults.push(p.rec)
           markPhase = phaseOf()
         }
-        const back = isPartition(p.f) ? p.f.healAt : p.f.restartAt
-        if (p.done && !p.restarted && back !== undefined && seq >= back * total && p.rec !== undefined) {
+        const [back, backS] = isPartition(p.f) ? [p.f.healAt, p.f.healAtS] : [p.f.restartAt, p.f.restartAtS]
+        if (p.done && !p.restarted && (back !== undefined || backS !== undefined) && due(seq, back, backS) && p.rec !== undefined) {
           p.restarted = true
           await closePhase()
           if (isPartition(p.f)) {
@@ -361,6 +376,9 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
     await Promise.all(Array.from({ length: topology.workload.concurrency }, async () => {
       while (next < total) {
         const s = work.searches[next++]
+        // a paced workload starts search k at k / rate seconds (so faults given in seconds land where meant)
+        const rate = topology.workload.ratePerSecond
+        if (rate > 0) await sleep(Math.max(0, started + s.seq * 1000 / rate - performance.now()))
         faultLock = faultLock.then(async () => { await applyFaults(s.seq) })
         await faultLock
         let searcher = l.eligible[s.searcher]
@@ -375,6 +393,7 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
       }
     }))
     await faultLock
+    for (const p of pending.filter(x => !x.done)) opts.log(`${spec.id}: a fault never fired (${JSON.stringify(p.f)}): the search phase ended ${Math.round((performance.now() - started) / 1000)} s in; pace the workload (workload.ratePerSecond) or move the fault`)
     searches.sort((a, b) => a.seq - b.seq)
     await closePhase()
     const after = mark
@@ -418,6 +437,9 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
     }
     const dhtDelta = (key: string): number => sum([...after.entries()].map(([i, s]) => counter(s, 'dht', 'lookups', key) - counter(before.get(i) ?? {}, 'dht', 'lookups', key)))
     const restarted = faults.find(f => f.recoveredAtMs !== undefined)
+    // searches with a reachable holder that started settleMs or more after the last fault event (a kill or cut, or a restart or heal)
+    const lastBack = Math.max(-Infinity, ...faults.map(f => f.restartedAtMs ?? f.atMs))
+    const settled = searches.filter(x => x.reachable === true && x.atMs >= lastBack + topology.workload.settleMs)
     const overlay = spec.generation === 'flood' || spec.generation === 'supernode' ? spec.generation : undefined
     const drops = (st: Record<string, any>): number => overlay === undefined ? 0 : ['shedQueries', 'droppedQueueFull', 'droppedThrottled'].reduce((a, k) => a + counter(st, overlay, k), 0)
     const summary: RunSummary = {
@@ -431,6 +453,7 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
       ...(spec.generation === 'dht' && dhtDelta('found') > 0 ? { hopsMean: dhtDelta('hopsTotal') / dhtDelta('found'), queriedMean: dhtDelta('queriedTotal') / Math.max(1, dhtDelta('lookups')) } : {}),
       successByPhase,
       ...(faults.length > 0 ? { reachableSuccessByPhase, messagesPerQueryByPhase } : {}),
+      ...(Number.isFinite(lastBack) && settled.length > 0 ? { settledSuccess: rate(settled), settledSearches: settled.length } : {}),
       ...(restarted !== undefined ? { recoveryMs: (restarted.recoveredAtMs as number) - (restarted.restartedAtMs as number) } : {}),
       connectionsPerPeer: after.size === 0 ? undefined : sum([...after.values()].map(st => Number(st.connections ?? 0))) / after.size,
       rssPerPeerMB: peakPerPeerMB,

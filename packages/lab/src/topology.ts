@@ -14,13 +14,16 @@ export const FAULT_TARGETS = ['server', 'supernode', 'random'] as const
 export type FaultTarget = typeof FAULT_TARGETS[number]
 
 export interface KillFault {
-  /** when, as a fraction of the run's searches (0.5 = after half of them) */
-  at: number
+  /** when, as a fraction of the run's searches (0.5 = after half of them); or atS */
+  at?: number
+  /** when, in seconds into the search phase */
+  atS?: number
   kill: FaultTarget
   /** nodes killed (random only) */
   count: number
-  /** restart the killed nodes at this fraction; none = they stay down */
+  /** restart the killed nodes at this fraction (with at) or second (restartAtS, with atS); none = they stay down */
   restartAt?: number
+  restartAtS?: number
 }
 
 /**
@@ -30,9 +33,11 @@ export interface KillFault {
  * at `healAt`.
  */
 export interface PartitionFault {
-  at: number
+  at?: number
+  atS?: number
   partition: number
   healAt?: number
+  healAtS?: number
 }
 
 export type Fault = KillFault | PartitionFault
@@ -56,6 +61,10 @@ export interface Workload {
   concurrency: number
   searchTimeoutMs: number
   getTimeoutMs: number
+  /** searches started per second at most (0 = as fast as `concurrency` allows): a paced phase lasts searches / rate seconds */
+  ratePerSecond: number
+  /** after a restart or heal, searches that start this long after it count as "settled" (ms) */
+  settleMs: number
 }
 
 /** One network to run: a single point of a sweep. */
@@ -129,22 +138,40 @@ function sweep<T> (v: unknown, path: string, one: (x: unknown, p: string) => T, 
   return v.map((x, i) => one(x, `${path}[${i}]`))
 }
 
-function parseFault (v: unknown, path: string): Fault {
-  if (!isObject(v)) fail(path, 'must be an object like { "at": 0.5, "kill": "server", "restartAt": 0.75 } or { "at": 0.3, "partition": 0.5, "healAt": 0.6 }')
-  if (v.partition !== undefined) {
-    unknownFields(v, new Set(['at', 'partition', 'healAt']), path)
+/**
+ * A fault's moments: fractions of the search phase (`at`, and `restartAt` or
+ * `healAt`), or seconds into it (`atS`, `restartAtS`, `healAtS`; with a paced
+ * workload, `workload.ratePerSecond`, so that the phase lasts long enough).
+ */
+function parseWhen (v: Record<string, unknown>, path: string, back: 'restartAt' | 'healAt'): { at?: number, atS?: number, back?: number, backS?: number } {
+  const backS = `${back}S`
+  if ((v.at === undefined) === (v.atS === undefined)) fail(path, 'needs exactly one of at (a fraction of the searches) and atS (seconds)')
+  if (v.at !== undefined) {
+    if (v[backS] !== undefined) fail(`${path}.${backS}`, `goes with atS; with at, use ${back}`)
     const at = num(v.at, `${path}.at`, 0, 1)
-    const partition = num(v.partition, `${path}.partition`, 0.01, 0.99)
-    const healAt = v.healAt === undefined ? undefined : num(v.healAt, `${path}.healAt`, 0, 1)
-    if (healAt !== undefined && healAt <= at) fail(`${path}.healAt`, 'must come after at')
-    return { at, partition, ...(healAt !== undefined ? { healAt } : {}) }
+    const b = v[back] === undefined ? undefined : num(v[back], `${path}.${back}`, 0, 1)
+    if (b !== undefined && b <= at) fail(`${path}.${back}`, 'must come after at')
+    return { at, ...(b !== undefined ? { back: b } : {}) }
   }
-  unknownFields(v, new Set(['at', 'kill', 'count', 'restartAt']), path)
-  const at = num(v.at, `${path}.at`, 0, 1)
+  if (v[back] !== undefined) fail(`${path}.${back}`, `goes with at; with atS, use ${backS}`)
+  const atS = num(v.atS, `${path}.atS`, 0, 3600)
+  const b = v[backS] === undefined ? undefined : num(v[backS], `${path}.${backS}`, 0, 3600)
+  if (b !== undefined && b <= atS) fail(`${path}.${backS}`, 'must come after atS')
+  return { atS, ...(b !== undefined ? { backS: b } : {}) }
+}
+
+function parseFault (v: unknown, path: string): Fault {
+  if (!isObject(v)) fail(path, 'must be an object like { "at": 0.5, "kill": "server", "restartAt": 0.75 } or { "atS": 20, "partition": 0.5, "healAtS": 80 }')
+  if (v.partition !== undefined) {
+    unknownFields(v, new Set(['at', 'atS', 'partition', 'healAt', 'healAtS']), path)
+    const w = parseWhen(v, path, 'healAt')
+    const partition = num(v.partition, `${path}.partition`, 0.01, 0.99)
+    return { ...(w.at !== undefined ? { at: w.at } : { atS: w.atS }), partition, ...(w.back !== undefined ? { healAt: w.back } : {}), ...(w.backS !== undefined ? { healAtS: w.backS } : {}) }
+  }
+  unknownFields(v, new Set(['at', 'atS', 'kill', 'count', 'restartAt', 'restartAtS']), path)
+  const w = parseWhen(v, path, 'restartAt')
   if (typeof v.kill !== 'string' || !(FAULT_TARGETS as readonly string[]).includes(v.kill)) fail(`${path}.kill`, `must be one of ${FAULT_TARGETS.join(', ')}`)
-  const restartAt = v.restartAt === undefined ? undefined : num(v.restartAt, `${path}.restartAt`, 0, 1)
-  if (restartAt !== undefined && restartAt <= at) fail(`${path}.restartAt`, 'must come after at')
-  return { at, kill: v.kill as FaultTarget, count: int(v.count, `${path}.count`, 1, 1000, 1), ...(restartAt !== undefined ? { restartAt } : {}) }
+  return { ...(w.at !== undefined ? { at: w.at } : { atS: w.atS }), kill: v.kill as FaultTarget, count: int(v.count, `${path}.count`, 1, 1000, 1), ...(w.back !== undefined ? { restartAt: w.back } : {}), ...(w.backS !== undefined ? { restartAtS: w.backS } : {}) }
 }
 
 function parseConditions (v: unknown, path: string): Conditions {
@@ -201,14 +228,16 @@ export function parseTopology (text: string): Topology {
 
   const w = doc.workload ?? {}
   if (!isObject(w)) fail('workload', 'must be an object')
-  unknownFields(w, new Set(['searches', 'downloads', 'zipf', 'concurrency', 'searchTimeoutMs', 'getTimeoutMs']), 'workload')
+  unknownFields(w, new Set(['searches', 'downloads', 'zipf', 'concurrency', 'searchTimeoutMs', 'getTimeoutMs', 'ratePerSecond', 'settleMs']), 'workload')
   const workload: Workload = {
     searches: int(w.searches, 'workload.searches', 1, 100_000, DEFAULTS.searches),
     downloads: int(w.downloads, 'workload.downloads', 0, 100_000, DEFAULTS.downloads),
     zipf: num(w.zipf, 'workload.zipf', 0, 5, DEFAULTS.zipf),
     concurrency: int(w.concurrency, 'workload.concurrency', 1, 64, DEFAULTS.concurrency),
     searchTimeoutMs: int(w.searchTimeoutMs, 'workload.searchTimeoutMs', 100, 120_000, DEFAULTS.searchTimeoutMs),
-    getTimeoutMs: int(w.getTimeoutMs, 'workload.getTimeoutMs', 1000, 600_000, DEFAULTS.getTimeoutMs)
+    getTimeoutMs: int(w.getTimeoutMs, 'workload.getTimeoutMs', 1000, 600_000, DEFAULTS.getTimeoutMs),
+    ratePerSecond: num(w.ratePerSecond, 'workload.ratePerSecond', 0, 1000, 0),
+    settleMs: int(w.settleMs, 'workload.settleMs', 0, 600_000, DEFAULTS.settleMs)
   }
   if (workload.downloads > workload.searches) fail('workload.downloads', 'cannot exceed workload.searches (a download follows a search)')
 

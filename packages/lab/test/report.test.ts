@@ -82,7 +82,9 @@ test('a partition fault: its own wording, success counting only reachable holder
       successRate: 0.7, messagesPerQuery: 20, downloadSuccess: 1, rssPerPeerMB: 100, setupMs: 1000, recoveryMs: 1500,
       successByPhase: { normal: 1, down: 0.4, restarted: 0.9 },
       reachableSuccessByPhase: { normal: 1, down: 0.8, restarted: 0.95 },
-      messagesPerQueryByPhase: { normal: 20, down: 9.5, restarted: 21 }
+      messagesPerQueryByPhase: { normal: 20, down: 9.5, restarted: 21 },
+      settledSuccess: 0.96,
+      settledSearches: 25
     },
     searches: [],
     downloads: [],
@@ -93,6 +95,7 @@ test('a partition fault: its own wording, success counting only reachable holder
   assert.match(md, /\*\*A partition \(5 of 10 peers cut off\)\*\* \(flood N=10\)\. Search success before the partition 100%, while partitioned 40%, after the heal 90%; the first search to succeed after the heal finished 1\.5 s after it\./)
   assert.match(md, /reachable holder .*: 100% \/ 80% \/ 95%\./)
   assert.match(md, /Query traffic per search: 20\.0 before, 9\.5 while partitioned, 21\.0 after the heal\./)
+  assert.match(md, /Searches with a reachable holder that started 30 s or more after the heal: 96% of 25\./)
   assert.match(md, /Every peer runs in its own container/)
 })
 

@@ -94,3 +94,17 @@ test('every network has at least two peers that hold and search: a holder never 
   refused({ name: 's', networks: [{ generation: 'supernode', peers: 6, supernodes: 5 }] }, /supernodes: must be a whole number in 1\.\.4/)
   assert.equal(parse({ name: 's', networks: [{ generation: 'supernode', peers: 4 }] }).runs[0].supernodes, 2)
 })
+
+test('fault moments in seconds (with a paced workload) or fractions, never both', () => {
+  const t = parse({ name: 'p', workload: { searches: 100, ratePerSecond: 2, settleMs: 20000 }, networks: [{ generation: 'flood', peers: 8, faults: [{ atS: 10, partition: 0.5, healAtS: 70 }, { atS: 20, kill: 'random', count: 2, restartAtS: 30 }] }] })
+  assert.deepEqual(t.runs[0].faults, [{ atS: 10, partition: 0.5, healAtS: 70 }, { atS: 20, kill: 'random', count: 2, restartAtS: 30 }])
+  assert.equal(t.workload.ratePerSecond, 2)
+  assert.equal(t.workload.settleMs, 20000)
+  assert.equal(parse(base).workload.ratePerSecond, 0)
+  assert.equal(parse(base).workload.settleMs, DEFAULTS.settleMs)
+  refused({ name: 'p', networks: [{ generation: 'flood', peers: 8, faults: [{ partition: 0.5 }] }] }, /faults\[0\]: needs exactly one of at .* and atS/)
+  refused({ name: 'p', networks: [{ generation: 'flood', peers: 8, faults: [{ at: 0.1, atS: 3, kill: 'random' }] }] }, /needs exactly one of at/)
+  refused({ name: 'p', networks: [{ generation: 'flood', peers: 8, faults: [{ at: 0.1, kill: 'random', restartAtS: 3 }] }] }, /restartAtS: goes with atS; with at, use restartAt/)
+  refused({ name: 'p', networks: [{ generation: 'flood', peers: 8, faults: [{ atS: 10, partition: 0.5, healAtS: 5 }] }] }, /healAtS: must come after atS/)
+  refused({ name: 'p', workload: { ratePerSecond: -1 }, networks: [{ generation: 'flood', peers: 8 }] }, /workload\.ratePerSecond/)
+})

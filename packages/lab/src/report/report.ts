@@ -63,6 +63,14 @@ function timeline (r: RunResult, w: number): Series {
  * that bear on it (computed from this run's data, never written in advance),
  * and the charts.
  */
+/** The searches that had time to recover: those with a reachable holder, started settleMs or more after the last fault event. */
+function settledText (r: RunResult, settleMs: number): string {
+  if (r.summary.settledSuccess === undefined) return ''
+  const last = [...r.faults].sort((a, b) => (a.restartedAtMs ?? a.atMs) - (b.restartedAtMs ?? b.atMs)).at(-1)
+  const event = last === undefined ? 'fault' : last.partition !== undefined ? (last.restartedAtMs !== undefined ? 'heal' : 'partition') : (last.restartedAtMs !== undefined ? 'restart' : 'kill')
+  return ` Searches with a reachable holder that started ${fmt(settleMs / 1000, 0)} s or more after the ${event}: ${pct(r.summary.settledSuccess)} of ${r.summary.settledSearches}.`
+}
+
 /** Where the peers ran: results without a runner predate the docker runner and ran on loopback. */
 function placementText (results: RunResult[], perProcess: number): string {
   const docker = results.filter(r => r.runner === 'docker').length
@@ -142,7 +150,7 @@ export function buildReport (input: ReportInput): Report {
       ? ` Query traffic per search: ${fmt(m.normal)} before, ${fmt(m.down)} ${during}${m.restarted !== undefined ? `, ${fmt(m.restarted)} ${after}` : ''}.`
       : ''
     lines.push(`**${title}** (${r.spec.id}). Search success before the ${cut ? 'partition' : 'kill'} ${pct(p.normal)}, ${during} ${pct(p.down)}${p.restarted !== undefined ? `, ${after} ${pct(p.restarted)}` : ''}` +
-      `${r.summary.recoveryMs !== undefined ? `; the first search to succeed after the ${event} finished ${fmt(r.summary.recoveryMs / 1000, 1)} s after it` : ''}.${reachText}${msgText}`, '')
+      `${r.summary.recoveryMs !== undefined ? `; the first search to succeed after the ${event} finished ${fmt(r.summary.recoveryMs / 1000, 1)} s after it` : ''}.${reachText}${settledText(r, topology.workload.settleMs)}${msgText}`, '')
   }
   if (faulted.length > 0) {
     const markers = faulted.flatMap(r => r.faults.flatMap(f => [{ x: f.atMs / 1000, label: f.partition !== undefined ? 'partition' : `kill ${f.kill}` }, ...(f.restartedAtMs !== undefined ? [{ x: f.restartedAtMs / 1000, label: f.partition !== undefined ? 'heal' : 'restart' }] : [])]))
