@@ -98,7 +98,7 @@ export function plan (eligible: number, files: FileSet, workload: Workload, seed
   const who = seededRandom(seed + 2)
   const every = workload.downloads === 0 ? Infinity : workload.searches / workload.downloads
   const searches: PlannedSearch[] = []
-  let nextDownload = 0
+  let nextDownload = workload.downloads === 0 ? Infinity : 0
   for (let seq = 0; seq < workload.searches; seq++) {
     const file = pick()
     let searcher = Math.floor(who() * eligible)

@@ -56,3 +56,10 @@ test('files are distinct, deterministic and named by a unique token', async () =
     await rm(dir, { recursive: true, force: true })
   }
 })
+
+test('plan: no downloads when the workload asks for none', () => {
+  const t = parseTopology(JSON.stringify({ name: 'p', workload: { searches: 20, downloads: 0 }, networks: [{ generation: 'flood', peers: 8 }] }))
+  assert.equal(plan(8, t.files, t.workload, 1).searches.filter(s => s.download).length, 0)
+  const some = parseTopology(JSON.stringify({ name: 'p', workload: { searches: 20, downloads: 5 }, networks: [{ generation: 'flood', peers: 8 }] }))
+  assert.equal(plan(8, some.files, some.workload, 1).searches.filter(s => s.download).length, 5)
+})
