@@ -149,8 +149,8 @@ function layout (spec: RunSpec, place: Placement, seed: number): Layout {
       const specs = all.map(base)
       for (const [a, b] of edges) specs[b].bootstrap.push(addr(a))
       const env: Record<string, string> = {
-        // the overlay is the generated graph: no top-up from the host cache
-        SEDAI_FLOOD_MIN_NEIGHBOURS: '0',
+        // the overlay is the generated graph: no top-up from the host cache (unless the network repairs itself)
+        ...(spec.repair ? {} : { SEDAI_FLOOD_MIN_NEIGHBOURS: '0' }),
         SEDAI_FLOOD_MAX_NEIGHBOURS: '32',
         SEDAI_FLOOD_QUERY_RATE: '1000',
         SEDAI_FLOOD_QUERY_BURST: '1000'

@@ -88,6 +88,8 @@ export interface RunSpec {
   faults: Fault[]
   /** docker runner: delay, loss, rate limit on every container */
   conditions?: Conditions
+  /** flood: peers top their links back up to the daemon's minimum from their host cache (as Gnutella servents do); off = the overlay stays the generated graph */
+  repair: boolean
 }
 
 export interface Topology {
@@ -103,7 +105,7 @@ export interface Topology {
   runs: RunSpec[]
 }
 
-const NETWORK_FIELDS = new Set(['generation', 'label', 'peers', 'ttl', 'degree', 'supernodes', 'cache', 'maxConnections', 'faults', 'conditions'])
+const NETWORK_FIELDS = new Set(['generation', 'label', 'peers', 'ttl', 'degree', 'supernodes', 'cache', 'maxConnections', 'faults', 'conditions', 'repair'])
 const TOP_FIELDS = new Set(['name', 'runner', 'seed', 'peersPerProcess', 'readyTimeoutMs', 'files', 'workload', 'networks', 'description'])
 
 function fail (path: string, msg: string): never {
@@ -268,6 +270,8 @@ export function parseTopology (text: string): Topology {
       ? sweep(n.cache, `${path}.cache`, (x, p) => typeof x === 'boolean' ? x : fail(p, 'must be true or false'), true)
       : (n.cache === undefined ? [true] : fail(`${path}.cache`, 'only supernode networks cache'))
     const maxConnections = int(n.maxConnections, `${path}.maxConnections`, 4, 1000, DEFAULTS.maxConnections)
+    if (n.repair !== undefined && (generation !== 'flood' || typeof n.repair !== 'boolean')) fail(`${path}.repair`, 'is true or false, for flood networks only')
+    const repair = n.repair === true
     if (n.supernodes !== undefined && generation !== 'supernode') fail(`${path}.supernodes`, 'only supernode networks have supernodes')
     if (n.faults !== undefined && (!Array.isArray(n.faults) || n.faults.length > 8)) fail(`${path}.faults`, 'must list 0..8 faults')
     const faults = ((n.faults ?? []) as unknown[]).map((x, j) => parseFault(x, `${path}.faults[${j}]`))
@@ -289,7 +293,7 @@ export function parseTopology (text: string): Topology {
             if (ttl !== undefined) parts.push(`TTL=${ttl}`)
             if (generation === 'supernode' && caches.length > 1) parts.push(cache ? 'cache on' : 'cache off')
             if (conditions !== undefined) parts.push(conditionsLabel(conditions))
-            runs.push({ id: parts.join(' '), label, generation, peers, ...(ttl !== undefined ? { ttl } : {}), degree, supernodes, cache, maxConnections, faults, ...(conditions !== undefined ? { conditions } : {}) })
+            runs.push({ id: parts.join(' '), label, generation, peers, ...(ttl !== undefined ? { ttl } : {}), degree, supernodes, cache, maxConnections, faults, repair, ...(conditions !== undefined ? { conditions } : {}) })
           }
         }
       }

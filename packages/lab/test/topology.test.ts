@@ -108,3 +108,10 @@ test('fault moments in seconds (with a paced workload) or fractions, never both'
   refused({ name: 'p', networks: [{ generation: 'flood', peers: 8, faults: [{ atS: 10, partition: 0.5, healAtS: 5 }] }] }, /healAtS: must come after atS/)
   refused({ name: 'p', workload: { ratePerSecond: -1 }, networks: [{ generation: 'flood', peers: 8 }] }, /workload\.ratePerSecond/)
 })
+
+test('repair: flood networks only, off unless asked', () => {
+  assert.equal(parse(base).runs[0].repair, false)
+  assert.equal(parse({ name: 'r', networks: [{ generation: 'flood', peers: 8, repair: true }] }).runs[0].repair, true)
+  refused({ name: 'r', networks: [{ generation: 'dht', peers: 8, repair: true }] }, /networks\[0\]\.repair: is true or false, for flood networks only/)
+  refused({ name: 'r', networks: [{ generation: 'flood', peers: 8, repair: 'yes' }] }, /repair/)
+})
