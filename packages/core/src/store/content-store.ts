@@ -6,7 +6,7 @@
 import { closeSync, constants as fsConstants, ftruncateSync, mkdirSync, openSync, rmSync } from 'node:fs'
 import { copyFile, link, mkdir, open, readdir, stat, unlink } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
-import { dirname, isAbsolute, join, normalize } from 'node:path'
+import { basename, dirname, isAbsolute, join, normalize } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import type { StatementSync } from 'node:sqlite'
 import { DEFAULTS, REPO_FILES } from '../config.ts'
@@ -54,8 +54,21 @@ export interface DownloadRecord {
   destPath: string
   /** where chunks are written meanwhile, at `index * chunkSize` */
   tmpPath: string
-  /** chunks verified and written to tmpPath (as last saved) */
+  /**
+   * chunks in tmpPath as last saved: verified and written, or claimed just
+   * before their write (the downloader writes ahead); a claim is only trusted
+   * after re-verification, which the store runs at start
+   */
   have: Bitfield
+}
+
+/** What start-up re-verification found in one partial download. */
+export interface PartialCheck {
+  cid: string
+  /** chunks whose bytes on disk match the manifest: never fetched again */
+  kept: number
+  /** chunks the saved record claimed whose bytes do not match (a cut write, a lost .part): fetched again */
+  cleared: number[]
 }
 
 export interface StoredManifest {
@@ -81,6 +94,10 @@ export class ContentStore {
   /** decoded manifests by CID; a CID's manifest never changes, so entries are only dropped to free memory */
   private readonly manifests = new Map<string, StoredManifest>()
   private readonly files = new OpenFiles(OPEN_FILES)
+  private starting?: Promise<void>
+  /** partial downloads re-hashed since start: what is on disk since then is this process's own writing */
+  private readonly verified = new Set<string>()
+  private checks: PartialCheck[] = []
 
   constructor (init: ContentStoreInit) {
     this.repo = init.repo
@@ -88,10 +105,19 @@ export class ContentStore {
     this.log = (init.logger ?? silentLogger()).child({ component: 'content-store' })
   }
 
+  /**
+   * Opens the database and re-verifies every partial download before
+   * anything uses it (a crash may have cut a write short), and removes .part
+   * files no download owns any more (a crash right after a completion).
+   */
   async start (): Promise<void> {
+    this.starting ??= this.openAndRecover().finally(() => { this.starting = undefined })
+    await this.starting
+  }
+
+  private async openAndRecover (): Promise<void> {
     if (this.db != null) return
     await mkdir(join(this.repo, REPO_FILES.downloads), { recursive: true })
-    if (this.db != null) return
     const path = join(this.repo, REPO_FILES.database)
     const db = new DatabaseSync(path)
     try {
@@ -103,6 +129,44 @@ export class ContentStore {
     }
     this.db = db
     this.log.debug({ path }, 'opened')
+    await this.removeStrays()
+    this.checks = []
+    for (const rec of this.listDownloads()) {
+      try {
+        const started = performance.now()
+        const check = await this.verify(rec.cid)
+        this.checks.push(check)
+        const fields = { cid: rec.cid, kept: check.kept, cleared: check.cleared.length, clearedChunks: check.cleared.slice(0, 64), ms: Math.round(performance.now() - started) }
+        // warn when chunks failed: they are fetched again
+        this.log[check.cleared.length > 0 ? 'warn' : 'info'](fields, 'partial download re-verified at start')
+      } catch (err: any) {
+        // unreadable now (EIO, EACCES): the next get re-verifies it before resuming
+        this.log.warn({ cid: rec.cid, err: err.message }, 'partial download could not be re-verified at start')
+      }
+    }
+  }
+
+  /** What start-up re-verification found, one entry per partial download. */
+  startupChecks (): PartialCheck[] {
+    return this.checks.map(c => ({ ...c, cleared: [...c.cleared] }))
+  }
+
+  /** Whether the partial download of `cid` was re-hashed since this store started (resuming it needs no second pass). */
+  verifiedSinceStart (cid: string): boolean {
+    return this.verified.has(cid)
+  }
+
+  /** `.part` files with no download row: left by a crash between a completion's commit and its unlink. */
+  private async removeStrays (): Promise<void> {
+    const dir = join(this.repo, REPO_FILES.downloads)
+    for (const name of await readdir(dir)) {
+      if (!name.endsWith('.part')) continue
+      const cid = name.slice(0, -'.part'.length)
+      if (this.sql.downloadChunks.get(cid) !== undefined) continue
+      // unlink, never truncate: the .part may be a hard link of a finished file
+      await unlink(join(dir, name)).catch(() => {})
+      this.log.info({ cid }, 'removed a .part file no download owns')
+    }
   }
 
   async stop (): Promise<void> {
@@ -111,6 +175,7 @@ export class ContentStore {
     this.db = undefined
     this.statements = undefined
     this.manifests.clear()
+    this.verified.clear()
     await this.files.closeAll()
     db.close()
   }
@@ -280,8 +345,10 @@ export class ContentStore {
     }
     destPath = normalize(destPath)
     const tmpPath = this.tmpPath(cid)
-    // also empties a .part left by a crash before its row was written
+    // also replaces a .part left by a crash before its row was written
     createSparse(tmpPath, manifest.size)
+    // nothing on disk to distrust: a fresh download counts as verified
+    this.verified.add(cid)
     const have = new Bitfield(chunkCount(manifest))
     this.sql.insertDownload.run(cid, manifestBytes, destPath, have.length, have.toBytes())
     this.log.info({ cid, destPath, size: manifest.size }, 'download started')
@@ -297,7 +364,12 @@ export class ContentStore {
     return (this.sql.listDownloads.all() as unknown as DownloadRow[]).map(row => this.toRecord(row))
   }
 
-  /** Persist which chunks are on disk in the .part file. */
+  /**
+   * Persist which chunks are in the .part file: written, or claimed just
+   * before the write. One small UPDATE (the row's other bytes are unchanged,
+   * so SQLite rewrites only the page holding the bitfield); committed, it
+   * survives a SIGKILL of this process, being in the OS's cache.
+   */
   saveProgress (cid: string, have: Bitfield): void {
     const row = this.sql.downloadChunks.get(cid) as { chunks: number } | undefined
     if (row === undefined) {
@@ -312,6 +384,11 @@ export class ContentStore {
   /**
    * Move a complete download to its destination (never over an existing
    * file) and share it there, reusing the manifest instead of hashing again.
+   * Before that the whole .part file is re-hashed, chunk by chunk, against
+   * the manifest, whose bytes are checked against the CID: the CID covers
+   * the manifest and the manifest's hashes cover every byte, so this is the
+   * whole-file check. Chunks that fail are cleared (fetched again on the next
+   * get) and HashMismatchError thrown; nothing is placed.
    */
   async completeDownload (cid: string, opts: { signal?: AbortSignal } = {}): Promise<SharedFile> {
     const rec = this.getDownload(cid)
@@ -321,18 +398,31 @@ export class ContentStore {
     if (!rec.have.isComplete()) {
       throw new InvalidOptionError(`download of ${cid} is not complete: ${rec.have.count()}/${rec.have.length} chunks`)
     }
+    if (!equalBytes(sha256(rec.manifestBytes), parseCid(cid).multihash.digest)) {
+      throw new HashMismatchError(`the stored manifest of ${cid} no longer hashes to it`)
+    }
     opts.signal?.throwIfAborted()
     const fh = await open(rec.tmpPath, 'r+')
+    let bad: number[]
     try {
       if ((await fh.stat()).size !== rec.manifest.size) {
         throw new ContentChangedError(`${rec.tmpPath} is not ${rec.manifest.size} bytes`)
       }
       await fh.sync()
+      bad = await badChunks(fh, rec.manifest, rec.have, opts.signal)
     } finally {
       await fh.close()
     }
+    if (bad.length > 0) {
+      for (const i of bad) rec.have.clear(i)
+      this.saveProgress(cid, rec.have)
+      this.log.warn({ cid, bad: bad.length, badChunks: bad.slice(0, 64) }, 'complete download failed re-verification; not placed')
+      throw new HashMismatchError(`${bad.length} chunk(s) of ${cid} on disk do not match the manifest (first: ${bad[0]}); they are fetched again on the next get`)
+    }
     await mkdir(dirname(rec.destPath), { recursive: true })
-    await moveNoReplace(rec.tmpPath, rec.destPath)
+    // placed, committed, then the .part unlinked: a crash between any two
+    // steps leaves the download resumable or the file shared, never both lost
+    await placeNoReplace(rec.tmpPath, rec.destPath)
     const st = await stat(rec.destPath)
 
     const sql = this.sql
@@ -345,6 +435,11 @@ export class ContentStore {
       sql.rollback.run()
       throw err
     }
+    this.verified.delete(cid)
+    await unlink(rec.tmpPath).catch((err: NodeJS.ErrnoException) => {
+      // removed at the next start otherwise
+      this.log.warn({ cid, err: err.code ?? err.message }, 'could not remove the .part file')
+    })
     void this.files.drop(rec.destPath)
     this.log.info({ cid, path: rec.destPath }, 'download complete')
     return { cid, name: rec.manifest.name, size: rec.manifest.size, path: rec.destPath }
@@ -353,6 +448,7 @@ export class ContentStore {
   /** Forget a download and delete its .part file. */
   abortDownload (cid: string): void {
     this.sql.deleteDownload.run(cid)
+    this.verified.delete(cid)
     rmSync(this.tmpPath(cid), { force: true })
     this.forget(cid)
   }
@@ -363,43 +459,41 @@ export class ContentStore {
    * Returns how many were cleared.
    */
   async verifyPartial (cid: string): Promise<number> {
+    return (await this.verify(cid)).cleared.length
+  }
+
+  private async verify (cid: string): Promise<PartialCheck> {
     const rec = this.getDownload(cid)
     if (rec === undefined) {
       throw new NotFoundError(`no download of ${cid}`)
     }
     const { manifest, have } = rec
-    let cleared = 0
     const fh = await open(rec.tmpPath, 'r').catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err
       return undefined
     })
+    let cleared: number[]
     if (fh === undefined) {
       // the .part file is gone: start over in a new one
-      cleared = have.count()
+      cleared = []
+      for (let i = 0; i < have.length; i++) if (have.get(i)) cleared.push(i)
       createSparse(rec.tmpPath, manifest.size)
       this.saveProgress(cid, new Bitfield(have.length))
-      return cleared
+      this.verified.add(cid)
+      return { cid, kept: 0, cleared }
     }
     try {
-      const buf = Buffer.allocUnsafe(manifest.chunkSize)
-      for (let i = 0; i < have.length; i++) {
-        if (!have.get(i)) continue
-        const len = chunkLength(manifest, i)
-        const ok = await readFully(fh, buf, len, i * manifest.chunkSize) === len &&
-          equalBytes(sha256(buf.subarray(0, len)), chunkHash(manifest, i))
-        if (!ok) {
-          have.clear(i)
-          cleared++
-        }
-      }
+      cleared = await badChunks(fh, manifest, have)
     } finally {
       await fh.close()
     }
-    if (cleared > 0) {
+    if (cleared.length > 0) {
+      for (const i of cleared) have.clear(i)
       this.saveProgress(cid, have)
-      this.log.warn({ cid, cleared }, 'partial download had bad chunks')
+      this.log.warn({ cid, cleared: cleared.length }, 'partial download had bad chunks')
     }
-    return cleared
+    this.verified.add(cid)
+    return { cid, kept: have.count(), cleared }
   }
 
   private get sql (): Statements {
@@ -537,7 +631,9 @@ function prepare (db: DatabaseSync) {
 /** An empty (sparse) file of `size` bytes at `path`, replacing any file there. */
 function createSparse (path: string, size: number): void {
   mkdirSync(dirname(path), { recursive: true })
-  const fd = openSync(path, 'w')
+  // unlinked, not truncated: an old .part may be a hard link of a finished download
+  rmSync(path, { force: true })
+  const fd = openSync(path, 'wx')
   try {
     ftruncateSync(fd, size)
   } finally {
@@ -557,30 +653,66 @@ function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0
 }
 
-/** Rename `from` to `to` unless `to` exists; copies when they are on different filesystems. */
-async function moveNoReplace (from: string, to: string): Promise<void> {
+/**
+ * The chunks set in `have` whose bytes in `fh` do not match the manifest
+ * (short reads included), lowest first.
+ */
+async function badChunks (fh: FileHandle, manifest: Manifest, have: Bitfield, signal?: AbortSignal): Promise<number[]> {
+  const bad: number[] = []
+  const buf = Buffer.allocUnsafe(manifest.chunkSize)
+  for (let i = 0; i < have.length; i++) {
+    if (!have.get(i)) continue
+    signal?.throwIfAborted()
+    const len = chunkLength(manifest, i)
+    const ok = await readFully(fh, buf, len, i * manifest.chunkSize) === len &&
+      equalBytes(sha256(buf.subarray(0, len)), chunkHash(manifest, i))
+    if (!ok) bad.push(i)
+  }
+  return bad
+}
+
+/**
+ * Gives `from`'s file the name `to` as well, unless `to` exists (the caller
+ * unlinks `from` afterwards). Across filesystems the file is copied under a
+ * hidden name in `to`'s folder, synced, then linked: a crash mid-copy never
+ * leaves a partial file under the final name.
+ */
+async function placeNoReplace (from: string, to: string): Promise<void> {
   try {
     // link fails on an existing `to` (rename would silently replace it)
     await link(from, to)
+    return
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? ''
     if (code === 'EEXIST') {
-      // a crash between link and unlink left both names: finish the move
+      // a crash between link and commit left both names: finish the move
       const [a, b] = await Promise.all([stat(from), stat(to)])
       if (a.ino !== b.ino || a.dev !== b.dev) {
         throw new InvalidPathError(`${to} already exists; not overwriting it`)
       }
-    } else if (NO_LINK.has(code)) {
-      await copyFile(from, to, fsConstants.COPYFILE_EXCL).catch((err: NodeJS.ErrnoException) => {
+      return
+    }
+    if (!NO_LINK.has(code)) throw err
+  }
+  const tmp = join(dirname(to), `.${basename(to)}.sedai-copy`)
+  // a leftover of a crashed copy is replaced
+  await copyFile(from, tmp)
+  try {
+    const fh = await open(tmp, 'r+')
+    try { await fh.sync() } finally { await fh.close() }
+    await link(tmp, to).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EEXIST') throw new InvalidPathError(`${to} already exists; not overwriting it`)
+      if (!NO_LINK.has(err.code ?? '')) throw err
+      // no hard links at all here (FAT): copy under the final name, exclusively
+      await copyFile(tmp, to, fsConstants.COPYFILE_EXCL).catch((err: NodeJS.ErrnoException) => {
         throw err.code === 'EEXIST' ? new InvalidPathError(`${to} already exists; not overwriting it`) : err
       })
-      const fh = await open(to, 'r+')
-      try { await fh.sync() } finally { await fh.close() }
-    } else {
-      throw err
-    }
+      const out = await open(to, 'r+')
+      try { await out.sync() } finally { await out.close() }
+    })
+  } finally {
+    await unlink(tmp).catch(() => {})
   }
-  await unlink(from)
 }
 
 interface OpenFile {
