@@ -45,8 +45,6 @@ export const DEFAULTS = {
    * where several peers share a piece and the liar is unknown.
    */
   maxBadChunksPerPeer: 1,
-  /** How often a download's bitfield is persisted (ms); chunks on disk but not yet recorded are re-fetched or re-verified after a crash. */
-  checkpointIntervalMs: 500,
   /** Deadline of `search` when the caller gives none (ms). */
   searchTimeoutMs: 5_000,
   /** Overall deadline of `get` when the caller gives none (ms). */

@@ -61,7 +61,8 @@ export async function downloadInBand (init: InBandInit): Promise<DownloadResult>
   const whole = async (index: number, limit: number): Promise<Uint8Array> => await fetchWhole(init.fetch, index, limit, signal)
 
   let record = store.getDownload(key)
-  if (record !== undefined) {
+  // the store re-verified every partial download when it opened; a partial from an earlier get in this process is checked here
+  if (record !== undefined && !store.verifiedSinceStart(key)) {
     await store.verifyPartial(key)
     record = store.getDownload(key)
   }
@@ -97,9 +98,11 @@ export async function downloadInBand (init: InBandInit): Promise<DownloadResult>
           failed = true
           throw new HashMismatchError(`chunk ${i} relayed from ${init.target} failed verification`)
         }
-        await fh.write(data, 0, data.byteLength, i * manifest.chunkSize)
+        // recorded before the write (write-ahead, as download.ts): a chunk written whole before a crash is never fetched
+        // again, and one torn by the crash is caught by the store's check at the next start
         rec.have.set(i)
         store.saveProgress(key, rec.have)
+        await fh.write(data, 0, data.byteLength, i * manifest.chunkSize)
         fetched += data.byteLength
         have += data.byteLength
         init.onProgress?.({ cid: key, name: manifest.name, size: manifest.size, have, fetched, sources: [init.target] })

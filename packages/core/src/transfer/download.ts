@@ -59,11 +59,6 @@ export interface DownloadInit {
   windowPerPeer: number
   manifestTimeoutMs: number
   chunkTimeoutMs: number
-  /**
-   * Unused since every chunk is recorded before its write (see "Crash safety"
-   * in docs/RELIABILITY.md); kept so that callers passing it still compile.
-   */
-  checkpointIntervalMs?: number
   /** a source is dropped on its this-many-th chunk that fails verification (>= 1) */
   maxBadChunksPerPeer: number
 }

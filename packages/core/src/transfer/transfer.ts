@@ -28,7 +28,6 @@ export interface TransferInit {
   streamIdleTimeoutMs?: number
   manifestTimeoutMs?: number
   chunkTimeoutMs?: number
-  checkpointIntervalMs?: number
   /** bad chunks after which a download drops a source; default DEFAULTS.maxBadChunksPerPeer */
   maxBadChunksPerPeer?: number
   maxInboundStreams?: number
@@ -61,7 +60,7 @@ export class TransferService implements Startable {
   private readonly maxOutboundStreams: number
   private readonly faultCorruptRate: number
   private readonly uploadLimiter?: RateLimiter
-  private readonly downloadDefaults: Pick<DownloadInit, 'windowPerPeer' | 'manifestTimeoutMs' | 'chunkTimeoutMs' | 'checkpointIntervalMs' | 'maxBadChunksPerPeer'>
+  private readonly downloadDefaults: Pick<DownloadInit, 'windowPerPeer' | 'manifestTimeoutMs' | 'chunkTimeoutMs' | 'maxBadChunksPerPeer'>
   private readonly active = new Map<string, Promise<DownloadResult>>()
   private started = false
 
@@ -80,7 +79,6 @@ export class TransferService implements Startable {
       windowPerPeer: Math.min(init.windowPerPeer ?? DEFAULTS.windowPerPeer, MAX_WINDOW),
       manifestTimeoutMs: init.manifestTimeoutMs ?? DEFAULTS.manifestTimeoutMs,
       chunkTimeoutMs: init.chunkTimeoutMs ?? DEFAULTS.chunkTimeoutMs,
-      checkpointIntervalMs: init.checkpointIntervalMs ?? DEFAULTS.checkpointIntervalMs,
       // at least 1: 0 would drop a source before it sent anything bad
       maxBadChunksPerPeer: Math.max(1, Math.floor(init.maxBadChunksPerPeer ?? DEFAULTS.maxBadChunksPerPeer))
     }
