@@ -10,19 +10,23 @@
  * the DHT mode's kad-dht service (dhtService: /sedai/kad/1.0.0, k = 20,
  * alpha = 3) on 127.0.0.1. Upkeep that is no part of a lookup is off (see
  * quiet()): kad-dht's routing-table refresh, libp2p's connection monitor, the
- * periodic self-lookup. Every node dials 3 random others, then looks up its
- * own id once (the Kademlia join). Keys are keyword keys
- * (CIDv1 raw, sha2-256("kw:bench-i")), each provided by one node
- * (BENCH_DHT_PROVIDE_CONCURRENCY, 16, in flight over all processes); lookups
- * are findProviders from a random other node, one at a time, timed to the
- * first provider.
+ * periodic self-lookup; and kad-dht's ping of every new routing-table contact,
+ * which dialled every node to every other (see trustContacts()). Every node
+ * dials 3 random others, then looks up its own id once (the Kademlia join).
+ * Keys are keyword keys (CIDv1 raw, sha2-256("kw:bench-i")), each provided
+ * by one node (BENCH_DHT_PROVIDE_CONCURRENCY, 16, in flight over all
+ * processes); lookups are findProviders from a random other node, one at a
+ * time, timed to the first provider.
  *
  * Hops: the depth, in the chain of closer-peer replies, of the peer that
  * answered with the record (0 = the looking node already stored it, which is
  * common when k = 20 is close to N). Env: BENCH_DHT_SIZES (default
  * "16,64,256"), BENCH_DHT_KEYS (500), BENCH_DHT_KEYS_AT (per-size cap, e.g.
  * "256:300"), BENCH_DHT_LOOKUPS (100 per size), BENCH_DHT_LOOKUP_CONCURRENCY
- * (1).
+ * (1), BENCH_DHT_NODES_PER_PROC (16), BENCH_DHT_PROCS (16),
+ * BENCH_DHT_PROVIDE_CONCURRENCY (16), BENCH_DHT_MAX_CONNECTIONS (0 = no cap),
+ * BENCH_DHT_CONTACT_PINGS (0; 1 = kad-dht's contact pings, as in the daemon).
+ * Alone: `node bench/index.ts dht` (`npm run bench -- dht`).
  */
 import { fork } from 'node:child_process'
 import { once } from 'node:events'
@@ -45,24 +49,26 @@ const KEYS = Number(process.env.BENCH_DHT_KEYS ?? 500)
 const LOOKUPS = Number(process.env.BENCH_DHT_LOOKUPS ?? 100)
 /** 1: a lookup alone, so its latency is the DHT's and not the queue behind the other lookups. */
 const LOOKUP_CONCURRENCY = Number(process.env.BENCH_DHT_LOOKUP_CONCURRENCY ?? 1)
-/** Provides in flight over all processes (the CPU, not the network, is the limit on 2 cores). */
 /** Pause between the provides and the lookups (ms). */
 const SETTLE_MS = 3000
+/** How often the provide phase reports how far it got (ms). */
+const PROGRESS_MS = 60_000
 /** Peers each node dials to join. */
 const JOIN_DIALS = 3
 /** Keys per size: BENCH_DHT_KEYS, capped per size by BENCH_DHT_KEYS_AT (e.g. "256:500"). */
 const KEYS_AT = new Map((process.env.BENCH_DHT_KEYS_AT ?? '').split(',').filter(x => x.includes(':')).map(x => x.split(':').map(Number) as [number, number]))
 const keysFor = (n: number): number => Math.min(KEYS, KEYS_AT.get(n) ?? KEYS)
+/** Provides in flight over all processes (the CPU, not the network, is the limit on 2 cores). */
 const PROVIDE_CONCURRENCY = Number(process.env.BENCH_DHT_PROVIDE_CONCURRENCY ?? 16)
 /**
- * Open connections per node (0 = @sedai/core's default, 300, and no pruning
- * on loopback). Every closer peer a kad-dht reply names is pinged before it
- * enters the routing table (kad-dht's prefixLength 6 leaves room for all of
- * N = 256), and every lookup dials the peers it asks, so without a cap the
- * nodes drift to the full mesh (32,640 connections at N = 256, each kept alive
- * by yamux pings).
+ * Open connections per node; 0 (default) = @sedai/core's 300, which on
+ * loopback is never enforced (see quiet()). A cap closes the surplus, but a
+ * provide asks the k closest nodes to a random key, so a closed connection is
+ * soon dialled again: at N = 64 a cap of 32 made the join 2.2x and the provides
+ * 1.6x slower, and at N = 256 a cap of 64 was still providing after 11 min
+ * where no cap took 9.4 min (a noisy machine; see docs/DHT.md).
  */
-const MAX_CONNECTIONS = Number(process.env.BENCH_DHT_MAX_CONNECTIONS ?? 48)
+const MAX_CONNECTIONS = Number(process.env.BENCH_DHT_MAX_CONNECTIONS ?? 0)
 /** 0 (default): routing-table contacts are not pinged (see trustContacts); 1 = kad-dht's pings, as in the daemon. */
 const NO_CONTACT_PINGS = (process.env.BENCH_DHT_CONTACT_PINGS ?? '0') !== '1'
 
@@ -178,11 +184,12 @@ async function worker (): Promise<void> {
             if (e.name === 'PEER_RESPONSE' && e.messageName === 'ADD_PROVIDER') placed++
           }
         } catch {}
+        process.send?.({ provided: 1 })
       })
       return placed
     },
     async records () {
-      return await Promise.all(nodes.map(async n => ({ records: (await countProviderRecords(n.components as KadDHTComponents)).records, rt: tablePeers(n.node), rtSize: n.node.services.dht.routingTable.size, conns: n.node.getConnections().length })))
+      return await Promise.all(nodes.map(async n => ({ records: (await countProviderRecords(n.components as KadDHTComponents)).records, rt: tablePeers(n.node), conns: n.node.getConnections().length })))
     },
     async lookup ({ node, key }: { node: number, key: string }): Promise<Lookup> {
       const n = nodes[node].node
@@ -210,9 +217,12 @@ class Worker {
   readonly child: ChildProcess
   private seq = 0
   private readonly pending = new Map<number, { resolve: (v: any) => void, reject: (e: Error) => void }>()
+  /** provides finished in this worker (at N = 256 they take minutes; the parent reports them as they go) */
+  provided = 0
   constructor () {
     this.child = fork(fileURLToPath(import.meta.url), ['--worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, SEDAI_LOG_LEVEL: 'silent' } })
     this.child.on('message', (msg: any) => {
+      if (msg.provided !== undefined) { this.provided += msg.provided; return }
       const p = this.pending.get(msg.id)
       if (p === undefined) return
       this.pending.delete(msg.id)
@@ -266,15 +276,23 @@ async function runSize (n: number): Promise<Record<string, string>> {
     const keys = Array.from({ length: nKeys }, (_, i) => keywordCid(`bench-${i}`).toString())
     const owner = (i: number): number => (i * 7919) % n
     const t1 = Date.now()
-    const placed = await Promise.all(workers.map(async (w, wi) => await w.call<number>('provide', {
-      items: keys.map((k, i) => [owner(i), k] as [number, string]).filter(([g]) => g % procs === wi).map(([g, k]) => [Math.floor(g / procs), k]),
-      concurrency: Math.max(1, Math.round(PROVIDE_CONCURRENCY / procs))
-    })))
+    const ticker = setInterval(() => {
+      progress(`N=${n}: ${workers.reduce((a, w) => a + w.provided, 0)} of ${nKeys} keys provided at ${((Date.now() - t1) / 1000).toFixed(0)} s`)
+    }, PROGRESS_MS)
+    let placed: number[]
+    try {
+      placed = await Promise.all(workers.map(async (w, wi) => await w.call<number>('provide', {
+        items: keys.map((k, i) => [owner(i), k] as [number, string]).filter(([g]) => g % procs === wi).map(([g, k]) => [Math.floor(g / procs), k]),
+        concurrency: Math.max(1, Math.round(PROVIDE_CONCURRENCY / procs))
+      })))
+    } finally {
+      clearInterval(ticker)
+    }
     const provideMs = Date.now() - t1
     progress(`N=${n}: ${nKeys} keys provided in ${(provideMs / 1000).toFixed(1)} s`)
-    const stored = (await Promise.all(workers.map(async w => await w.call<Array<{ records: number, rt: number, rtSize: number, conns: number }>>('records')))).flat()
+    const stored = (await Promise.all(workers.map(async w => await w.call<Array<{ records: number, rt: number, conns: number }>>('records')))).flat()
     const records = stored.map(x => x.records)
-    progress(`N=${n}: connections per node mean ${fmt(mean(stored.map(x => x.conns)))}, max ${Math.max(...stored.map(x => x.conns))}; kad-dht table size max ${Math.max(...stored.map(x => x.rtSize))}`)
+    progress(`N=${n}: open connections per node mean ${fmt(mean(stored.map(x => x.conns)))}, max ${Math.max(...stored.map(x => x.conns))}`)
 
     // lookups from random non-owners, once the routing-table updates queued by the provides have run
     await new Promise(resolve => setTimeout(resolve, SETTLE_MS))

@@ -52,6 +52,13 @@ export const DEFAULTS = {
   findProvidersGraceMs: 300,
   /** CIDs whose providers (from hits) are remembered for `get`. */
   providerCacheSize: 1_000,
+  /**
+   * A link's reader hands the event loop back after this much work (ms), as
+   * the directory server's sessionTurnMs: a neighbour's batch of buffered
+   * queries otherwise runs to the end in one turn, and every other link (and
+   * libp2p's own traffic) waits behind it.
+   */
+  readTurnMs: 5,
   /** Per-query records kept for `sedai stats` (messages per link per query id). */
   statsQueries: 64
 } as const

@@ -198,7 +198,8 @@ test('a flooding neighbour is throttled, then dropped and banned; queries it sen
   const framed = new FramedStream(local, { maxFrameBytes: MAX_FRAME_BYTES, idleTimeoutMs: 5000 })
   await framed.write(encodePing(1))
   const id = new Uint8Array(16).fill(7)
-  for (let i = 0; i < 40; i++) await framed.write(encodeQuery({ id: i % 2 === 0 ? id : randomBytes(16), ttl: 255, hops: 0, text: 'spam' }))
+  // duplicates are not charged to the rate (see the next test): 41 distinct queries among 60
+  for (let i = 0; i < 60; i++) await framed.write(encodeQuery({ id: i % 3 === 0 ? id : randomBytes(16), ttl: 255, hops: 0, text: 'spam' }))
   let bye: number | undefined
   for (let f = await framed.read(); f !== undefined; f = await framed.read()) {
     const m = decodeMessage(f)
@@ -213,6 +214,21 @@ test('a flooding neighbour is throttled, then dropped and banned; queries it sen
   await until(() => b.stats.get('flood.queriesReceived') >= 1)
   const fwd = (b.service.snapshot().recentQueries as any[])
   assert.ok(fwd.every(q => q.ttl <= 9 && q.hops === 1), 'forwarded with TTL clamped to 10 - 1')
+})
+
+test('copies of a query already seen are dropped as duplicates without counting against the sender\'s rate', async (t) => {
+  const [a] = await peers(t, 1, { queryRatePerSec: 10, queryBurst: 5, maxThrottledPerWindow: 20 })
+  const [local, far] = await streamPair({ protocol: FLOOD_PROTOCOL })
+  ;(a.service as any).accept(far, { remotePeer: fakePeerId() })
+  const framed = new FramedStream(local, { maxFrameBytes: MAX_FRAME_BYTES, idleTimeoutMs: 5000 })
+  await framed.write(encodePing(1))
+  const id = new Uint8Array(16).fill(9)
+  // what honest neighbours do when they relay the same query: many copies of one id
+  for (let i = 0; i < 100; i++) await framed.write(encodeQuery({ id, ttl: 3, hops: 0, text: 'relayed' }))
+  await until(() => a.stats.get('flood.droppedDuplicate') === 99)
+  assert.equal(a.stats.get('flood.droppedThrottled'), 0)
+  assert.equal(a.stats.get('flood.neighboursDroppedForFlooding'), 0)
+  assert.equal(a.service.neighbours().length, 1)
 })
 
 test('no neighbours: search says so', async (t) => {

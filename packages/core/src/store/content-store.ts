@@ -93,6 +93,8 @@ export class ContentStore {
   private statements?: Statements
   /** decoded manifests by CID; a CID's manifest never changes, so entries are only dropped to free memory */
   private readonly manifests = new Map<string, StoredManifest>()
+  /** list() between share changes; undefined = read the database again */
+  private shareList?: SharedFile[]
   private readonly files = new OpenFiles(OPEN_FILES)
   private starting?: Promise<void>
   /** partial downloads re-hashed since start: what is on disk since then is this process's own writing */
@@ -201,6 +203,7 @@ export class ContentStore {
     const built = await buildManifest(path, { chunkSize: this.chunkSize, signal: opts.signal })
     const shared = { cid: built.cid.toString(), name: built.manifest.name, size: built.manifest.size, path }
     sql.upsertShare.run(path, shared.cid, shared.name, shared.size, built.stat.mtimeMs, built.stat.ino, built.bytes)
+    this.shareList = undefined
     this.manifests.set(shared.cid, { manifest: built.manifest, bytes: built.bytes })
     // a handle may still point at the old file
     void this.files.drop(path)
@@ -240,14 +243,21 @@ export class ContentStore {
     const sql = this.sql
     const paths = sql.pathsByCid.all(cid) as Array<{ path: string }>
     sql.deleteSharesByCid.run(cid)
+    this.shareList = undefined
     for (const { path } of paths) void this.files.drop(path)
     this.forget(cid)
     return paths.length > 0
   }
 
-  /** Shared files, stale ones (changed on disk) left out. */
+  /**
+   * Shared files, stale ones (changed on disk) left out. Kept in memory
+   * between changes: the flooding and supernode modes match every incoming
+   * query against it, and a database read per query was most of a daemon's
+   * work under a query flood.
+   */
   list (): SharedFile[] {
-    return (this.sql.listShares.all() as unknown as SharedFile[]).map(toShared)
+    this.shareList ??= (this.sql.listShares.all() as unknown as SharedFile[]).map(toShared)
+    return this.shareList.slice()
   }
 
   /** Whether a complete, not stale, shared file has this CID. */
@@ -319,6 +329,7 @@ export class ContentStore {
 
   private markStale (row: ShareRow, reason: string): void {
     this.sql.markStale.run(row.path)
+    this.shareList = undefined
     void this.files.drop(row.path)
     this.forget(row.cid)
     this.log.warn({ cid: row.cid, path: row.path, reason }, 'shared file changed; no longer served')
@@ -431,6 +442,7 @@ export class ContentStore {
       sql.upsertShare.run(rec.destPath, cid, rec.manifest.name, rec.manifest.size, st.mtimeMs, st.ino, rec.manifestBytes)
       sql.deleteDownload.run(cid)
       sql.commit.run()
+      this.shareList = undefined
     } catch (err) {
       sql.rollback.run()
       throw err

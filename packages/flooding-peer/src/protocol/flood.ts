@@ -286,8 +286,13 @@ export class FloodService {
 
   private async readLoop (n: Neighbour): Promise<void> {
     let why = 'closed by the remote'
+    let turnStarted = performance.now()
     try {
       while (true) {
+        if (performance.now() - turnStarted >= this.config.readTurnMs) {
+          await new Promise(resolve => setImmediate(resolve))
+          turnStarted = performance.now()
+        }
         const bytes = await n.framed.read()
         if (bytes === undefined) break
         n.lastReceived = performance.now()
@@ -375,6 +380,17 @@ export class FloodService {
   // ---- queries and hits ------------------------------------------------------
 
   private onQuery (n: Neighbour, q: Query): void {
+    const id = idHex(q.id)
+    // a copy of a query we already have costs a lookup and nothing more: it is not charged to the
+    // neighbour's rate, or honest neighbours relaying one attacker's queries would throttle each other
+    if (this.router.seen.get(id) !== undefined) {
+      this.inc('queriesReceived')
+      this.router.onQuery(id, n.peerId, q.ttl, q.hops)
+      this.inc('droppedDuplicate')
+      // the neighbour has the query: a copy still waiting in its queue need not cross the link back
+      if (n.cancelQuery(id)) this.inc('queriesCancelled')
+      return
+    }
     const admission = n.admitQuery()
     if (admission !== 'ok') {
       this.inc('droppedThrottled')
@@ -388,7 +404,6 @@ export class FloodService {
       }
       return
     }
-    const id = idHex(q.id)
     this.inc('queriesReceived')
     const d = this.router.onQuery(id, n.peerId, q.ttl, q.hops)
     if (d.action === 'duplicate') {
