@@ -1,97 +1,172 @@
 /**
  * The fuzz driver: for each target, N random inputs and N mutations of its
- * seeds. Fails on a crash (an error without an ERR_ code), on a decode that
- * blocks the event loop for more than 50 ms, or on heap growth that a GC does
- * not give back. A crasher is written to test/fuzz/crashers/<target>-<n>.hex
- * and replayed by test/fuzz.test.ts from then on.
+ * seeds, each run in its own worker thread (worker.ts). Wire messages are
+ * also sent through the real framing cut at random points (harness.ts).
+ * A run fails on a crash (an error without an ERR_ code, or a framed decode
+ * that differs from the direct one), an uncaught exception or unhandled
+ * rejection, an input that holds the event loop more than 50 ms, a target
+ * that exits or stops making progress, or heap growth that a GC does not give
+ * back. Each crasher is written to test/fuzz/crashers/<target>-<ms>-<n>.hex
+ * (hex input, then the input's seed) and replayed by test/fuzz.test.ts.
  *
  *   node --expose-gc test/fuzz/run.ts [iterations per kind] [seed]
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Rng, mutate } from './mutator.ts'
-import { apiTarget } from './api-target.ts'
-import { TARGETS } from './targets.ts'
-import type { Target } from './targets.ts'
+import { Worker } from 'node:worker_threads'
+import { hideSqliteExperimentalWarning } from '../../packages/core/src/warnings.ts'
+import { failures, INFLIGHT_BYTES, INFLIGHT_HEADER, MAX_BLOCK_MS, seedOf } from './harness.ts'
+import type { FuzzCrash, FuzzReport } from './harness.ts'
+import type { WorkerJob } from './worker.ts'
 
-export const MAX_BLOCK_MS = 50
-const CRASHERS = fileURLToPath(new URL('./crashers/', import.meta.url))
+// the target list loads the API server, which opens node:sqlite: hide its
+// experimental warning first, as the bins do
+hideSqliteExperimentalWarning()
+export const { TARGET_NAMES } = await import('./targets.ts')
+export { MAX_BLOCK_MS }
+export const CRASHERS = fileURLToPath(new URL('./crashers/', import.meta.url))
+/** A worker silent (no heartbeat, no result) for this long has hung. */
+export const STALL_MS = 30_000
+const WORKER = new URL('./worker.ts', import.meta.url)
 
-export interface FuzzReport { target: string, inputs: number, rejected: number, slowestMs: number, heapGrowthMiB: number, crashes: Array<{ input: string, error: string }> }
+interface Isolated<T> { result?: T, failure?: string, inflight?: { input: string, seed: number } }
 
-function isExpected (err: any): boolean {
-  return typeof err?.code === 'string' && err.code.startsWith('ERR_') && !(err instanceof TypeError) && !(err instanceof RangeError)
-}
-
-/** Targets that need setting up (a server) come with a close(). */
-export async function allTargets (): Promise<{ targets: Target[], close: () => Promise<void> }> {
-  const api = await apiTarget()
-  return { targets: [...TARGETS, api.target], close: api.close }
-}
-
-/** Decodes once; returns the CPU milliseconds it took (user + system, not wall time). */
-async function timed (target: Target, input: Uint8Array, unit: () => number, report?: FuzzReport): Promise<number> {
-  const started = process.cpuUsage()
-  try {
-    await target.decode(input, unit)
-  } catch (err: any) {
-    if (report !== undefined) {
-      if (isExpected(err)) report.rejected++
-      else report.crashes.push({ input: Buffer.from(input).toString('hex'), error: `${err?.name}: ${err?.message}` })
+/** Runs worker.ts with `data`; a worker that exits without a result, or goes silent for `stallMs`, is a failure. */
+async function isolated<T> (data: WorkerJob, stallMs: number): Promise<Isolated<T>> {
+  const inflight = new SharedArrayBuffer(INFLIGHT_HEADER + INFLIGHT_BYTES)
+  const header = new Int32Array(inflight, 0, 2)
+  header[0] = -2 // nothing in flight yet
+  const worker = new Worker(WORKER, { workerData: { ...data, inflight } })
+  return await new Promise(resolve => {
+    let result: T | undefined
+    let failure: string | undefined
+    let timer: NodeJS.Timeout | undefined
+    const arm = (): void => {
+      clearTimeout(timer)
+      timer = setTimeout(() => {
+        failure ??= `no progress for ${stallMs} ms (hung)`
+        void worker.terminate()
+      }, stallMs)
     }
-  }
-  const used = process.cpuUsage(started)
-  return (used.user + used.system) / 1000
+    arm()
+    worker.on('message', (m: { type: string, result?: T }) => {
+      arm()
+      if (m.type !== 'result') return
+      result = m.result
+      void worker.terminate() // a handle the target left open must not keep the run waiting
+    })
+    worker.on('error', err => { failure ??= `worker failed: ${err?.name}: ${err?.message}` })
+    worker.on('exit', code => {
+      clearTimeout(timer)
+      if (result === undefined) failure ??= `exited with code ${code} before reporting`
+      let kept
+      if (failure !== undefined && header[0] >= 0) {
+        kept = { input: Buffer.from(new Uint8Array(inflight, INFLIGHT_HEADER, header[0])).toString('hex'), seed: header[1] >>> 0 }
+      }
+      resolve({ result, failure, inflight: kept })
+    })
+  })
 }
 
-export async function fuzzTarget (target: Target, iterations: number, seed: number): Promise<FuzzReport> {
-  const rng = new Rng(seed)
-  const unit = (): number => rng.next() / 0x100000000
-  const report: FuzzReport = { target: target.name, inputs: 0, rejected: 0, slowestMs: 0, heapGrowthMiB: 0, crashes: [] }
-  const gc = (globalThis as any).gc as (() => void) | undefined
-  gc?.()
-  const heapBefore = process.memoryUsage().heapUsed
-  for (let i = 0; i < 2 * iterations; i++) {
-    const input = i < iterations
-      ? rng.bytes(rng.int(i % 10 === 0 ? 4096 : 64))
-      : mutate(rng, target.seeds[rng.int(target.seeds.length)], target.seeds)
-    let ms = await timed(target, input, unit, report)
-    // a shared machine can deschedule us or run a GC mid-call: only an input
-    // that is slow every time is a block
-    for (let retry = 0; ms > MAX_BLOCK_MS && retry < 2; retry++) ms = Math.min(ms, await timed(target, input, unit))
-    if (ms > report.slowestMs) report.slowestMs = ms
-    if (ms > MAX_BLOCK_MS) report.crashes.push({ input: Buffer.from(input).toString('hex'), error: `blocked the event loop for ${ms.toFixed(1)} ms` })
-    report.inputs++
-  }
-  gc?.()
-  report.heapGrowthMiB = (process.memoryUsage().heapUsed - heapBefore) / 1024 / 1024
+function emptyReport (target: string): FuzzReport {
+  return { target, random: 0, mutated: 0, framed: 0, rejected: 0, slowestMs: 0, loopDelayMs: 0, uncaught: 0, heapBeforeMiB: 0, heapGrowthMiB: 0, gc: false, crashes: [] }
+}
+
+/** One target's run in a worker; a worker that exits or hangs comes back as a report with that crash. */
+export async function fuzzIsolated (target: string, iterations: number, seed: number, stallMs = STALL_MS): Promise<FuzzReport> {
+  const r = await isolated<FuzzReport>({ mode: 'fuzz', target, iterations, seed }, stallMs)
+  if (r.failure === undefined && r.result !== undefined) return r.result
+  const report = r.result ?? emptyReport(target)
+  report.crashes.push({ input: r.inflight?.input ?? '', seed: r.inflight?.seed ?? 0, error: r.failure ?? 'no report' })
   return report
 }
 
-export function saveCrashers (report: FuzzReport): void {
-  if (report.crashes.length === 0) return
-  mkdirSync(CRASHERS, { recursive: true })
-  report.crashes.slice(0, 20).forEach((c, n) => {
-    writeFileSync(`${CRASHERS}${report.target}-${Date.now()}-${n}.hex`, `${c.input}\n`)
+export function formatCrasher (c: FuzzCrash): string {
+  return `${c.input}\nseed ${c.seed}\n# ${c.error.replace(/\s+/g, ' ').slice(0, 300)}\n`
+}
+
+/** A crasher file: the input in hex, then `seed <n>` (older files have none: the seed comes from the bytes), then # comments. */
+export function parseCrasher (text: string): { input: Uint8Array, seed: number } {
+  const lines = text.split('\n').map(l => l.trim()).filter(l => l !== '' && !l.startsWith('#'))
+  const hex = lines.find(l => /^[0-9a-f]*$/i.test(l) && !l.startsWith('seed')) ?? ''
+  const input = Uint8Array.from(Buffer.from(hex, 'hex'))
+  const seedLine = lines.find(l => l.startsWith('seed '))
+  return { input, seed: seedLine === undefined ? seedOf(input) : Number(seedLine.slice(5)) >>> 0 }
+}
+
+/** The target a crasher file names (<target>-...hex), the longest match; undefined when none. */
+export function crasherTarget (file: string): string | undefined {
+  return TARGET_NAMES.filter(n => basename(file).startsWith(`${n}-`)).sort((a, b) => b.length - a.length)[0]
+}
+
+export function saveCrashers (report: FuzzReport, dir = CRASHERS): string[] {
+  if (report.crashes.length === 0) return []
+  mkdirSync(dir, { recursive: true })
+  const now = Date.now()
+  return report.crashes.slice(0, 20).map((c, n) => {
+    const file = join(dir, `${report.target}-${now}-${n}.hex`)
+    writeFileSync(file, formatCrasher(c))
+    return file
   })
 }
+
+/** Replays a crasher file in a worker: what became of it, or the crash it still causes. */
+export async function replayCrasher (file: string, stallMs = STALL_MS): Promise<{ outcome: string } | { crash: string }> {
+  const target = crasherTarget(file)
+  if (target === undefined) throw new Error(`crasher ${basename(file)} names no target (known: ${TARGET_NAMES.join(', ')})`)
+  const { input, seed } = parseCrasher(readFileSync(file, 'utf8'))
+  const r = await isolated<{ outcome: string } | { crash: string }>({ mode: 'replay', target, input: Buffer.from(input).toString('hex'), seed }, stallMs)
+  return r.failure !== undefined || r.result === undefined ? { crash: r.failure ?? 'no result' } : r.result
+}
+
+const COLUMNS: Array<[string, number, (r: FuzzReport) => string]> = [
+  ['target', -24, r => r.target],
+  ['random', 8, r => String(r.random)],
+  ['mutated', 8, r => String(r.mutated)],
+  ['framed', 8, r => String(r.framed)],
+  ['rejected', 9, r => String(r.rejected)],
+  ['crashes', 8, r => String(r.crashes.length)],
+  ['uncaught', 9, r => String(r.uncaught)],
+  ['block ms', 9, r => r.slowestMs.toFixed(1)],
+  ['loop ms', 8, r => r.loopDelayMs.toFixed(1)],
+  ['heap MiB', 9, r => r.heapBeforeMiB.toFixed(1)],
+  ['+MiB', 6, r => r.gc ? r.heapGrowthMiB.toFixed(1) : `${r.heapGrowthMiB.toFixed(1)}?`]
+]
+export function tableRow (cells: string[]): string {
+  return cells.map((c, i) => COLUMNS[i][1] < 0 ? c.padEnd(-COLUMNS[i][1]) : c.padStart(COLUMNS[i][1])).join(' ')
+}
+export const tableHeader = (): string => tableRow(COLUMNS.map(c => c[0]))
+export const tableLine = (r: FuzzReport): string => tableRow(COLUMNS.map(c => c[2](r)))
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const iterations = Number(process.argv[2] ?? 100_000)
   const seed = Number(process.argv[3] ?? Date.now() % 0xffffffff)
-  if ((globalThis as any).gc === undefined) console.error('note: run with --expose-gc for the heap check')
+  const started = Date.now()
+  const gc = (globalThis as any).gc !== undefined
+  if (!gc) console.error('note: run with --expose-gc for the heap check (figures marked ? are without a GC)')
+  // a run that ends before every target reported (the driver itself died or
+  // was made to exit) must not look like a pass
+  const pending = new Set(TARGET_NAMES)
+  process.on('exit', () => {
+    if (pending.size === 0) return
+    console.error(`fuzz: no report from ${[...pending].join(', ')}`)
+    process.exitCode = 1
+  })
   let failed = false
-  console.log(`fuzz: ${iterations} random + ${iterations} mutated inputs per target, seed ${seed}`)
-  console.log('target'.padEnd(28), 'inputs'.padStart(8), 'rejected'.padStart(9), 'slowest ms'.padStart(11), 'heap +MiB'.padStart(10), 'crashes'.padStart(8))
-  const { targets, close } = await allTargets()
-  for (const target of targets) {
-    // HTTP round trips are slower than decoding in process: a tenth as many
-    const r = await fuzzTarget(target, target.name.startsWith('api.') ? Math.ceil(iterations / 10) : iterations, seed)
-    saveCrashers(r)
-    if (r.crashes.length > 0 || r.heapGrowthMiB > 32) failed = true
-    console.log(r.target.padEnd(28), String(r.inputs).padStart(8), String(r.rejected).padStart(9), r.slowestMs.toFixed(2).padStart(11), r.heapGrowthMiB.toFixed(1).padStart(10), String(r.crashes.length).padStart(8))
-    for (const c of r.crashes.slice(0, 3)) console.log(`  ${c.error} <- ${c.input.slice(0, 80)}`)
+  console.log(`fuzz: ${iterations} random + ${iterations} mutated inputs per target, seed ${seed}; block limit ${MAX_BLOCK_MS} ms`)
+  console.log(tableHeader())
+  for (const name of TARGET_NAMES) {
+    const r = await fuzzIsolated(name, iterations, seed)
+    pending.delete(name)
+    const why = failures(r)
+    if (r.random < iterations || r.mutated < iterations) why.push(`ran ${r.random} + ${r.mutated} of ${iterations} + ${iterations} inputs`)
+    const saved = saveCrashers(r)
+    if (why.length > 0) failed = true
+    console.log(tableLine(r))
+    for (const w of why) console.log(`  ${w}`)
+    for (const f of saved) console.log(`  saved ${f}`)
   }
-  await close()
+  console.log(`fuzz: ${TARGET_NAMES.length} targets in ${((Date.now() - started) / 1000).toFixed(1)} s, ${failed ? 'FAILED' : 'passed'}`)
   process.exitCode = failed ? 1 : 0
 }
