@@ -6,14 +6,13 @@
  */
 import assert from 'node:assert/strict'
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createNode } from '@sedai/core'
+import { createNode, freePorts } from '@sedai/core'
 import { DirectorySession, Status } from '@sedai/directory-server'
 import { ApiClient } from '../packages/cli/src/api-client.ts'
 import { sha256File, writeRandomFile } from './helpers/files.ts'
@@ -30,14 +29,6 @@ async function workdir (t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'sedai-dir-'))
   t.after(async () => { await rm(dir, { recursive: true, force: true }) })
   return dir
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  await new Promise(resolve => server.close(resolve))
-  return port
 }
 
 async function startServer (t: TestContext, opts: { repo?: string, port?: number, env?: Record<string, string> } = {}): Promise<TestDaemon> {
@@ -186,7 +177,7 @@ test('1 server + 5 peers, 200 files: ASCII and Japanese searches, 3 providers, m
 
 test('server SIGKILLed: search fails fast, transfers finish; restarted: every peer back within 2 heartbeats, nothing re-shared', async (t) => {
   const dir = await workdir(t)
-  const port = await freePort()
+  const port = (await freePorts(1))[0]
   const repo = await mkdtemp(join(tmpdir(), 'sedai-dir-server-'))
   t.after(async () => { await rm(repo, { recursive: true, force: true }) })
   let server = await startServer(t, { repo, port })

@@ -7,14 +7,13 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
-import { FramedStream, createNode } from '@sedai/core'
+import { FramedStream, createNode, freePorts } from '@sedai/core'
 import { ByeCode, FLOOD_PROTOCOL, MAX_FRAME_BYTES, MessageType, decodeMessage, distances, encodePing, encodeQuery, line, neighboursOf, randomGraph } from '@sedai/flooding-peer'
 import { ApiClient } from '../packages/cli/src/api-client.ts'
 import { startDaemon } from './helpers/testnet.ts'
@@ -31,18 +30,6 @@ async function workdir (t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'sedai-flood-'))
   t.after(async () => { await rm(dir, { recursive: true, force: true }) })
   return dir
-}
-
-/** Free loopback ports, so that every daemon's address is known before any starts. */
-async function freePorts (n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, async () => {
-    const s = createServer()
-    await new Promise<void>(resolve => s.listen(0, '127.0.0.1', resolve))
-    return s
-  }))
-  const ports = servers.map(s => (s.address() as { port: number }).port)
-  await Promise.all(servers.map(async s => { await new Promise(resolve => s.close(resolve)) }))
-  return ports
 }
 
 /** Starts one flood daemon per peer; the higher end of each edge bootstraps to the lower. */

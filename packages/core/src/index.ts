@@ -13,6 +13,7 @@ export { FramedStream, readFrames, frame, FRAME_HEADER_BYTES } from './framing.t
 export type { FramedStreamInit } from './framing.ts'
 export { Stats, percentile } from './stats.ts'
 export { processStats } from './process-stats.ts'
+export { freePorts } from './ports.ts'
 export type { ProcessStats } from './process-stats.ts'
 export { seededRandom } from './random.ts'
 export { RateLimiter } from './rate.ts'

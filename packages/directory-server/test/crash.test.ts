@@ -8,7 +8,6 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
@@ -17,7 +16,7 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createNode, manifestCid, seededRandom } from '@sedai/core'
+import { createNode, freePorts, manifestCid, seededRandom } from '@sedai/core'
 import { Status } from '../src/messages.ts'
 import { DIRECTORY_DB } from '../src/server.ts'
 import { DirectorySession } from '../src/session.ts'
@@ -28,14 +27,6 @@ import type { TestContext } from 'node:test'
 const SEDAI = fileURLToPath(new URL('../../cli/bin/sedai.js', import.meta.url))
 const SEED = Number(process.env.SEDAI_CRASH_SEED ?? 20261126) + 1
 const MiB = 1024 * 1024
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  await new Promise(resolve => server.close(resolve))
-  return port
-}
 
 interface ServerProcess {
   child: ChildProcess
@@ -91,7 +82,7 @@ test('directory server SIGKILLed 3 times during REGISTER bursts from 3 peers: it
   const repo = await mkdtemp(join(tmpdir(), 'sedai-crash-dir-'))
   const snapshots = await mkdtemp(join(tmpdir(), 'sedai-crash-dbcopy-'))
   t.after(async () => { await Promise.all([repo, snapshots].map(async d => { await rm(d, { recursive: true, force: true }) })) })
-  const port = await freePort()
+  const port = (await freePorts(1))[0]
   // no rate limits (a burst would be throttled), and a grace period longer than the test
   const env = { SEDAI_DIRECTORY_CONTROL_RATE: '0', SEDAI_DIRECTORY_QUERY_RATE: '0', SEDAI_DIRECTORY_GRACE_MS: '600000' }
   let server = await startServer(t, repo, port, env)

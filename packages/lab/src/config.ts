@@ -35,12 +35,8 @@ export const DEFAULTS = {
   supernodeShare: 8,
   /** Peers each DHT node dials to join (then a self-lookup). */
   dhtJoinDials: 3,
-  /** DHT networks: a connection with no stream for this long is closed (ms), kad-dht's closest peers excepted (core's idle reaper). */
-  dhtIdleConnectionMs: 10_000,
   /** libp2p connection cap per lab peer: a lab peer needs its overlay links, not 300. */
   maxConnections: 64,
-  /** Loopback peers listen on ports from here up to the kernel's ephemeral range (which starts at 32768 on Linux). */
-  portRangeStart: 20_000,
   /** A worker command's deadline (ms), on top of the command's own. */
   workerCommandTimeoutMs: 120_000,
   /** Largest topology file (bytes) and most runs one file may expand to. */

@@ -177,9 +177,7 @@ function layout (spec: RunSpec, place: Placement, seed: number): Layout {
       }
       // no routing-table refresh and one self-lookup (the join) instead of one a minute: the lab's DHT does its
       // lookups for the workload, and on two cores hundreds of nodes' upkeep would be most of the CPU
-      // and idle connections closed (kad-dht's closest peers excepted): libp2p never prunes loopback connections, which
-      // the lab allows, so every peer a lookup touched stayed connected and large networks ended up nearly fully meshed
-      return { specs, eligible: all, env: { SEDAI_DHT_TABLE_REFRESH: '0', SEDAI_DHT_QUERY_SELF_INTERVAL_MS: '3600000', SEDAI_LAB_IDLE_CONNECTION_MS: String(DEFAULTS.dhtIdleConnectionMs) }, solo: new Set(), supernodes: [] }
+      return { specs, eligible: all, env: { SEDAI_DHT_TABLE_REFRESH: '0', SEDAI_DHT_QUERY_SELF_INTERVAL_MS: '3600000' }, solo: new Set(), supernodes: [] }
     }
   }
 }
@@ -260,7 +258,9 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
     // the seeds of the overlay first (the server, the first supernodes), then everyone
     const first = spec.generation === 'directory' ? [0] : spec.generation === 'supernode' ? l.supernodes : []
     const firstSet = new Set(first)
-    const env = { ...l.env, SEDAI_LAB_MAX_CONNECTIONS: String(spec.maxConnections) }
+    // idle connections closed on request: libp2p never prunes loopback connections (the lab allow-lists them), so a
+    // large DHT network otherwise keeps every peer a lookup or a contact ping touched, nearly a full mesh
+    const env = { ...l.env, SEDAI_LAB_MAX_CONNECTIONS: String(spec.maxConnections), ...(spec.idleConnectionMs > 0 ? { SEDAI_LAB_IDLE_CONNECTION_MS: String(spec.idleConnectionMs) } : {}) }
     const startOpts = { perProcess: topology.peersPerProcess, env, solo: l.solo, timeoutMs: topology.readyTimeoutMs }
     await cluster.start(l.specs.filter(s => firstSet.has(s.index)), startOpts)
     await cluster.start(l.specs.filter(s => !firstSet.has(s.index)), startOpts)

@@ -20,7 +20,7 @@ const nodeOptions = {
   maxConnections: Number(process.env.SEDAI_LAB_MAX_CONNECTIONS ?? DEFAULTS.maxConnections),
   connectionMonitor: false,
   allowLoopback: true,
-  // set for DHT networks (experiment.ts): see CreateNodeInit.idleConnectionMs
+  // a network's idleConnectionMs (experiment.ts): see CreateNodeInit.idleConnectionMs
   ...(process.env.SEDAI_LAB_IDLE_CONNECTION_MS !== undefined ? { idleConnectionMs: Number(process.env.SEDAI_LAB_IDLE_CONNECTION_MS) } : {})
 }
 

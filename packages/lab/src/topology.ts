@@ -90,6 +90,8 @@ export interface RunSpec {
   conditions?: Conditions
   /** flood: peers top their links back up to the daemon's minimum from their host cache (as Gnutella servents do); off = the overlay stays the generated graph */
   repair: boolean
+  /** close connections idle this long (ms; 0 = never), KEEP_ALIVE peers excepted: core's idle reaper */
+  idleConnectionMs: number
 }
 
 export interface Topology {
@@ -105,7 +107,7 @@ export interface Topology {
   runs: RunSpec[]
 }
 
-const NETWORK_FIELDS = new Set(['generation', 'label', 'peers', 'ttl', 'degree', 'supernodes', 'cache', 'maxConnections', 'faults', 'conditions', 'repair'])
+const NETWORK_FIELDS = new Set(['generation', 'label', 'peers', 'ttl', 'degree', 'supernodes', 'cache', 'maxConnections', 'faults', 'conditions', 'repair', 'idleConnectionMs'])
 const TOP_FIELDS = new Set(['name', 'runner', 'seed', 'peersPerProcess', 'readyTimeoutMs', 'files', 'workload', 'networks', 'description'])
 
 function fail (path: string, msg: string): never {
@@ -272,6 +274,7 @@ export function parseTopology (text: string): Topology {
     const maxConnections = int(n.maxConnections, `${path}.maxConnections`, 4, 1000, DEFAULTS.maxConnections)
     if (n.repair !== undefined && (generation !== 'flood' || typeof n.repair !== 'boolean')) fail(`${path}.repair`, 'is true or false, for flood networks only')
     const repair = n.repair === true
+    const idleConnectionMs = int(n.idleConnectionMs, `${path}.idleConnectionMs`, 0, 3600_000, 0)
     if (n.supernodes !== undefined && generation !== 'supernode') fail(`${path}.supernodes`, 'only supernode networks have supernodes')
     if (n.faults !== undefined && (!Array.isArray(n.faults) || n.faults.length > 8)) fail(`${path}.faults`, 'must list 0..8 faults')
     const faults = ((n.faults ?? []) as unknown[]).map((x, j) => parseFault(x, `${path}.faults[${j}]`))
@@ -293,7 +296,7 @@ export function parseTopology (text: string): Topology {
             if (ttl !== undefined) parts.push(`TTL=${ttl}`)
             if (generation === 'supernode' && caches.length > 1) parts.push(cache ? 'cache on' : 'cache off')
             if (conditions !== undefined) parts.push(conditionsLabel(conditions))
-            runs.push({ id: parts.join(' '), label, generation, peers, ...(ttl !== undefined ? { ttl } : {}), degree, supernodes, cache, maxConnections, faults, repair, ...(conditions !== undefined ? { conditions } : {}) })
+            runs.push({ id: parts.join(' '), label, generation, peers, ...(ttl !== undefined ? { ttl } : {}), degree, supernodes, cache, maxConnections, faults, repair, idleConnectionMs, ...(conditions !== undefined ? { conditions } : {}) })
           }
         }
       }

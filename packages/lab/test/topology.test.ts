@@ -109,6 +109,12 @@ test('fault moments in seconds (with a paced workload) or fractions, never both'
   refused({ name: 'p', workload: { ratePerSecond: -1 }, networks: [{ generation: 'flood', peers: 8 }] }, /workload\.ratePerSecond/)
 })
 
+test('idleConnectionMs: off unless asked, bounded', () => {
+  assert.equal(parse(base).runs[0].idleConnectionMs, 0)
+  assert.equal(parse({ name: 'i', networks: [{ generation: 'dht', peers: 8, idleConnectionMs: 10000 }] }).runs[0].idleConnectionMs, 10000)
+  refused({ name: 'i', networks: [{ generation: 'dht', peers: 8, idleConnectionMs: -1 }] }, /idleConnectionMs: must be a whole number in 0\.\.3600000/)
+})
+
 test('repair: flood networks only, off unless asked', () => {
   assert.equal(parse(base).runs[0].repair, false)
   assert.equal(parse({ name: 'r', networks: [{ generation: 'flood', peers: 8, repair: true }] }).runs[0].repair, true)

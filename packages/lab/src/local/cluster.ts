@@ -1,8 +1,7 @@
 import { fork } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { freePorts } from '@sedai/core'
 import { DEFAULTS } from '../config.ts'
 import { WorkerError } from '../errors.ts'
 import type { ChildProcess } from 'node:child_process'
@@ -78,42 +77,6 @@ export class WorkerProcess {
   }
 }
 
-/**
- * `count` TCP ports on 127.0.0.1 that were free a moment ago, so every peer's
- * address is known before any starts. They are drawn below the kernel's
- * ephemeral range (ip_local_port_range): a port the OS hands out between our
- * check and the peer's listen (as the source port of any outbound connection
- * on a busy machine) would make the listen fail with EADDRINUSE.
- */
-export async function freePorts (count: number): Promise<number[]> {
-  const [low] = await ephemeralRange()
-  const first = DEFAULTS.portRangeStart
-  const last = Math.min(low, 65536) - 1
-  const ports: number[] = []
-  const servers = []
-  try {
-    for (let tries = 0; ports.length < count; tries++) {
-      if (tries > count * 20) throw new WorkerError(`could not find ${count} free ports in ${first}..${last}`)
-      const port = first + Math.floor(Math.random() * (last - first + 1))
-      if (ports.includes(port)) continue
-      const s = createServer()
-      const ok = await new Promise<boolean>(resolve => { s.once('error', () => { resolve(false) }); s.listen(port, '127.0.0.1', () => { resolve(true) }) })
-      if (!ok) continue
-      servers.push(s)
-      ports.push(port)
-    }
-  } finally {
-    await Promise.all(servers.map(async s => { await new Promise(resolve => { s.close(resolve) }) }))
-  }
-  return ports
-}
-
-/** The kernel's ephemeral port range; Linux's default when it cannot be read. */
-async function ephemeralRange (): Promise<[number, number]> {
-  const text = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '32768 60999')
-  const [a, b] = text.trim().split(/\s+/).map(Number)
-  return Number.isInteger(a) && Number.isInteger(b) && a > DEFAULTS.portRangeStart + 1000 ? [a, b] : [32768, 60999]
-}
 
 export interface PlacedPeer extends StartedPeer {
   worker: WorkerProcess
