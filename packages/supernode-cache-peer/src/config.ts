@@ -88,6 +88,8 @@ export const DEFAULTS = Object.freeze({
   findProvidersGraceMs: 300,
   /** CIDs whose hits (responders) are remembered for `get`. */
   providerCacheSize: 1_000,
+  /** A link's reader hands the event loop back after this much work (ms), as the flooding peer's readTurnMs. */
+  readTurnMs: 5,
 
   // ---- in-band transfer and cache ----
   /** Chance that a supernode keeps a chunk it relays (Winny caches relayed data probabilistically; Freenet always). */

@@ -253,6 +253,23 @@ test('a QUERY before the handshake, or garbage, ends the link with BYE PROTOCOL_
   assert.deepEqual((await asker.svc.search('still works', { timeoutMs: 200 })).map(h => h.cid), [cid])
 })
 
+test('copies of a query already seen are duplicates, not charged to the sender\'s query rate', async (t) => {
+  const { node } = await lab(t)
+  const s = await node({ role: 'super', config: { queryRatePerSec: 10, queryBurst: 5, maxThrottledPerWindow: 20 } })
+  const leaf = await leafOf(node, s)
+  const links = (s.svc as any).links as Map<string, unknown>
+  await until(() => links.has(leaf.peerId.toString()))
+  const link = links.get(leaf.peerId.toString())
+  const q = { id: new Uint8Array(16).fill(5), ttl: 3, hops: 0, text: 'relayed many times' }
+  // what relaying neighbours produce: many copies of one id, far above the rate
+  for (let i = 0; i < 100; i++) (s.svc as any).onQuery(link, q)
+  assert.equal(s.stats.get('supernode.droppedDuplicate'), 99)
+  assert.equal(s.stats.get('supernode.droppedThrottled'), 0)
+  // distinct queries are still charged
+  for (let i = 0; i < 30; i++) (s.svc as any).onQuery(link, { ...q, id: randomBytes(16) })
+  assert.ok(s.stats.get('supernode.droppedThrottled') > 0)
+})
+
 test('a neighbour gets a bounded number of relayed requests worked on at once; the rest are refused busy', async (t) => {
   const { root, net, node } = await lab(t)
   const s = await node({ role: 'super', config: { maxRelayPerLink: 2 } })

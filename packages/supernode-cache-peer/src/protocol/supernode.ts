@@ -494,8 +494,14 @@ export class SupernodeService {
   private async readLoop (link: Link): Promise<void> {
     const n = link.n
     let why = 'closed by the remote'
+    let turnStarted = performance.now()
     try {
       while (true) {
+        // a link's buffered batch must not hold the event loop: back to it after readTurnMs (as flood.ts)
+        if (performance.now() - turnStarted >= this.config.readTurnMs) {
+          await new Promise(resolve => setImmediate(resolve))
+          turnStarted = performance.now()
+        }
         const bytes = await n.framed.read()
         if (bytes === undefined) break
         n.lastReceived = performance.now()
@@ -608,13 +614,22 @@ export class SupernodeService {
       this.inc('droppedQueryNotSuper') // leaves are never asked: their supernode answers for them
       return
     }
+    const id = idHex(q.id)
+    // a copy of a query we already have is not charged to the sender's rate (as flood.ts): supernodes relaying
+    // one flooder's queries to each other would otherwise throttle each other
+    if (this.router.seen.get(id) !== undefined) {
+      this.inc('queriesReceived')
+      this.router.onQuery(id, link.n.peerId, q.ttl, q.hops)
+      this.inc('droppedDuplicate')
+      if (link.n.cancelQuery(id)) this.inc('queriesCancelled')
+      return
+    }
     const admission = link.n.admitQuery()
     if (admission !== 'ok') {
       this.inc('droppedThrottled')
       if (admission === 'drop') link.n.close(ByeCode.FLOODING, `more than ${this.config.queryRatePerSec} queries/s`, true)
       return
     }
-    const id = idHex(q.id)
     this.inc('queriesReceived')
     const d = this.router.onQuery(id, link.n.peerId, q.ttl, q.hops)
     if (d.action === 'duplicate') {
