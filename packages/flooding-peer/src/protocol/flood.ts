@@ -286,14 +286,18 @@ export class FloodService {
 
   private async readLoop (n: Neighbour): Promise<void> {
     let why = 'closed by the remote'
-    let turnStarted = performance.now()
+    // time spent handling messages since the last turn given back (waiting in read() does not count)
+    let busyMs = 0
+    let handled: number | undefined
     try {
       while (true) {
-        if (performance.now() - turnStarted >= this.config.readTurnMs) {
+        if (handled !== undefined) busyMs += performance.now() - handled
+        if (busyMs >= this.config.readTurnMs) {
           await new Promise(resolve => setImmediate(resolve))
-          turnStarted = performance.now()
+          busyMs = 0
         }
         const bytes = await n.framed.read()
+        handled = performance.now()
         if (bytes === undefined) break
         n.lastReceived = performance.now()
         let msg

@@ -494,15 +494,18 @@ export class SupernodeService {
   private async readLoop (link: Link): Promise<void> {
     const n = link.n
     let why = 'closed by the remote'
-    let turnStarted = performance.now()
+    // a link's buffered batch must not hold the event loop: back to it after readTurnMs of handling (as flood.ts)
+    let busyMs = 0
+    let handled: number | undefined
     try {
       while (true) {
-        // a link's buffered batch must not hold the event loop: back to it after readTurnMs (as flood.ts)
-        if (performance.now() - turnStarted >= this.config.readTurnMs) {
+        if (handled !== undefined) busyMs += performance.now() - handled
+        if (busyMs >= this.config.readTurnMs) {
           await new Promise(resolve => setImmediate(resolve))
-          turnStarted = performance.now()
+          busyMs = 0
         }
         const bytes = await n.framed.read()
+        handled = performance.now()
         if (bytes === undefined) break
         n.lastReceived = performance.now()
         let msg
