@@ -222,19 +222,29 @@ test('a flooding neighbour is throttled, then dropped and banned; queries it sen
   assert.ok(fwd.every(q => q.ttl <= 9 && q.hops === 1), 'forwarded with TTL clamped to 10 - 1')
 })
 
-test('copies of a query already seen are dropped as duplicates without counting against the sender\'s rate', async (t) => {
-  const [a] = await peers(t, 1, { queryRatePerSec: 10, queryBurst: 5, maxThrottledPerWindow: 20 })
-  const [local, far] = await streamPair({ protocol: FLOOD_PROTOCOL })
-  ;(a.service as any).accept(far, { remotePeer: fakePeerId() })
-  const framed = new FramedStream(local, { maxFrameBytes: MAX_FRAME_BYTES, idleTimeoutMs: 5000 })
-  await framed.write(encodePing(1))
-  const id = new Uint8Array(16).fill(9)
-  // what honest neighbours do when they relay the same query: many copies of one id
-  for (let i = 0; i < 100; i++) await framed.write(encodeQuery({ id, ttl: 3, hops: 0, text: 'relayed' }))
-  await until(() => a.stats.get('flood.droppedDuplicate') === 99)
+test('a first copy of a query another neighbour already brought is a free duplicate; a neighbour repeating an id is charged', async (t) => {
+  const [a] = await peers(t, 1, { queryRatePerSec: 1, queryBurst: 5, maxThrottledPerWindow: 100 })
+  const link = async (): Promise<FramedStream> => {
+    const [local, far] = await streamPair({ protocol: FLOOD_PROTOCOL })
+    ;(a.service as any).accept(far, { remotePeer: fakePeerId() })
+    const framed = new FramedStream(local, { maxFrameBytes: MAX_FRAME_BYTES, idleTimeoutMs: 5000 })
+    await framed.write(encodePing(1))
+    return framed
+  }
+  const [x, y] = [await link(), await link()]
+  const ids = Array.from({ length: 5 }, (_, i) => new Uint8Array(16).fill(i + 1))
+  const query = (id: Uint8Array): Uint8Array => encodeQuery({ id, ttl: 3, hops: 0, text: 'relayed' })
+  for (const id of ids) await x.write(query(id))
+  await until(() => a.stats.get('flood.queriesReceived') === 5)
+  // y spends its own burst on new queries, then relays the 5 that x brought: honest relaying, not charged
+  for (let i = 0; i < 5; i++) await y.write(query(randomBytes(16)))
+  for (const id of ids) await y.write(query(id))
+  await until(() => a.stats.get('flood.droppedDuplicate') === 5)
   assert.equal(a.stats.get('flood.droppedThrottled'), 0)
-  assert.equal(a.stats.get('flood.neighboursDroppedForFlooding'), 0)
-  assert.equal(a.service.neighbours().length, 1)
+  // x sending its own ids again is charged: its burst is spent, so all 5 are throttled
+  for (const id of ids) await x.write(query(id))
+  await until(() => a.stats.get('flood.droppedThrottled') === 5)
+  assert.equal(a.stats.get('flood.droppedDuplicate'), 5)
 })
 
 test('no neighbours: search says so', async (t) => {

@@ -385,9 +385,11 @@ export class FloodService {
 
   private onQuery (n: Neighbour, q: Query): void {
     const id = idHex(q.id)
-    // a copy of a query we already have costs a lookup and nothing more: it is not charged to the
-    // neighbour's rate, or honest neighbours relaying one attacker's queries would throttle each other
-    if (this.router.seen.get(id) !== undefined) {
+    // a first copy from this neighbour of a query another neighbour already brought costs a lookup and nothing
+    // more: it is not charged to the rate, or honest neighbours relaying one attacker's queries would throttle
+    // each other. A neighbour repeating an id itself is charged: an honest one sends each id at most once.
+    const known = this.router.seen.get(id)
+    if (known !== undefined && !known.heardFrom.has(n.peerId)) {
       this.inc('queriesReceived')
       this.router.onQuery(id, n.peerId, q.ttl, q.hops)
       this.inc('droppedDuplicate')

@@ -618,9 +618,11 @@ export class SupernodeService {
       return
     }
     const id = idHex(q.id)
-    // a copy of a query we already have is not charged to the sender's rate (as flood.ts): supernodes relaying
-    // one flooder's queries to each other would otherwise throttle each other
-    if (this.router.seen.get(id) !== undefined) {
+    // a first copy from this link of a query another link already brought is not charged to the rate (as
+    // flood.ts): supernodes relaying one flooder's queries would otherwise throttle each other; a link
+    // repeating an id itself is charged
+    const known = this.router.seen.get(id)
+    if (known !== undefined && !known.heardFrom.has(link.n.peerId)) {
       this.inc('queriesReceived')
       this.router.onQuery(id, link.n.peerId, q.ttl, q.hops)
       this.inc('droppedDuplicate')
