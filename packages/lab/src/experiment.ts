@@ -175,6 +175,10 @@ function layout (spec: RunSpec, place: Placement, seed: number): Layout {
         while (targets.size < Math.min(i, DEFAULTS.dhtJoinDials)) targets.add(Math.floor(random() * i))
         specs[i].bootstrap = [...targets].map(addr)
       }
+      // peer 0 dials the next ones too: where peers start in any order (the docker runner starts them at once), a
+      // later peer may find its bootstrap peers elsewhere and never dial peer 0, which would then stay alone; the
+      // DHT's join retries its bootstrap list until its routing table has someone
+      specs[0].bootstrap = Array.from({ length: Math.min(n - 1, DEFAULTS.dhtJoinDials) }, (_, k) => addr(k + 1))
       // no routing-table refresh and one self-lookup (the join) instead of one a minute: the lab's DHT does its
       // lookups for the workload, and on two cores hundreds of nodes' upkeep would be most of the CPU
       return { specs, eligible: all, env: { SEDAI_DHT_TABLE_REFRESH: '0', SEDAI_DHT_QUERY_SELF_INTERVAL_MS: '3600000' }, solo: new Set(), supernodes: [] }
