@@ -70,6 +70,8 @@ export interface AttackCounts {
   oversized: number
   /** ... of which the daemon closed within OVERSIZED_DEADLINE_MS */
   oversizedClosed: number
+  /** the oversized-prefix streams left open: which protocol, which daemon, and whether our write went out */
+  oversizedOpen: string[]
   withheld: number
   /** ... of which the daemon reaped before WITHHELD_HOLD_MS; `withheldOpen` were still held when we gave up or the soak ended */
   withheldReaped: number
@@ -174,7 +176,7 @@ const WORDS = ['soak', 'alpha', 'bin', 'music', 'photo', 'movie', 'dat', 'report
 export class Attacks {
   readonly counts: AttackCounts = {
     fuzzStreams: 0, fuzzFrames: 0, fuzzReplyBytes: 0, fuzzClosedByDaemon: 0,
-    oversized: 0, oversizedClosed: 0,
+    oversized: 0, oversizedClosed: 0, oversizedOpen: [],
     withheld: 0, withheldReaped: 0, withheldGaveUp: 0, withheldReapMaxMs: 0,
     idleOpened: 0, idleRefused: 0, idleReaped: 0,
     churnConnections: 0, churnFailures: 0,
@@ -331,9 +333,11 @@ export class Attacks {
     if ((this.counts.oversized + this.counts.withheld) % 2 === 0) {
       this.counts.oversized++
       new DataView(header.buffer).setUint32(0, this.rng.int(2) === 0 ? 0xffffffff : max + 1)
-      await send(stream, new Uint8ArrayList(header, randomBytes(16))).catch(() => {})
+      let wrote = 'sent'
+      await send(stream, new Uint8ArrayList(header, randomBytes(16))).catch((err: Error) => { wrote = `send failed: ${err.message}` })
       await Promise.race([watch.ended, sleep(OVERSIZED_DEADLINE_MS)])
       if (watch.endedAt !== undefined) this.counts.oversizedClosed++
+      else this.counts.oversizedOpen.push(`${protocol} to ${addr}: ${wrote}, stream ${stream.status}/${stream.readStatus}/${stream.writeStatus}, prefix ${new DataView(header.buffer).getUint32(0)}`)
       abort(stream, 'oversized: done')
       return
     }

@@ -153,7 +153,7 @@ export function verdict (f: SoakFigures, caps: Caps): string[] {
     ['churn', 'connection churn', a.churnConnections], ['search', 'SEARCH flood', a.searchSent], ['query', 'QUERY flood', a.queriesSent], ['kill', 'SIGKILL', f.kills.killed]
   ]
   for (const [kind, what, n] of ran) if (n === 0 && !(f.skipped ?? []).includes(kind)) out.push(`attack '${what}' never ran`)
-  if (a.oversized > 0 && a.oversizedClosed < a.oversized) out.push(`${a.oversized - a.oversizedClosed} of ${a.oversized} oversized-prefix streams were not closed within 5 s`)
+  if (a.oversized > 0 && a.oversizedClosed < a.oversized) out.push(`${a.oversized - a.oversizedClosed} of ${a.oversized} oversized-prefix streams were not closed within 5 s (${a.oversizedOpen.join('; ')})`)
   if (a.withheldGaveUp > 0) out.push(`${a.withheldGaveUp} withheld-prefix stream(s) never reaped by the daemon`)
   return out
 }

@@ -46,7 +46,7 @@ const caps: Caps = { rssBytes: 400 * MiB, lagP99Ms: 100, minSuccess: 0.9 }
 
 function healthy (): SoakFigures {
   const attacks = {
-    fuzzStreams: 10, fuzzFrames: 100, fuzzReplyBytes: 1, fuzzClosedByDaemon: 5, oversized: 4, oversizedClosed: 4,
+    fuzzStreams: 10, fuzzFrames: 100, fuzzReplyBytes: 1, fuzzClosedByDaemon: 5, oversized: 4, oversizedClosed: 4, oversizedOpen: [],
     withheld: 4, withheldReaped: 4, withheldGaveUp: 0, withheldReapMaxMs: 45_000, idleOpened: 48, idleRefused: 0, idleReaped: 10,
     churnConnections: 100, churnFailures: 0, searchBursts: 2, searchSent: 500, searchOk: 300, searchRateLimited: 200, searchOther: 0,
     queryBursts: 2, queriesSent: 600, queryBans: 1, errors: 0

@@ -48,6 +48,11 @@ export interface DaemonOptions extends CommonArgs {
   role: 'auto' | 'super' | 'leaf'
   /** `--interest WORD` (repeatable): interest keywords for mode `supernode` */
   interests: string[]
+  /**
+   * `--limit-loopback`: loopback peers face libp2p's per-host inbound limits
+   * like any other host (by default they bypass them: DEFAULTS.allowLoopback)
+   */
+  limitLoopback: boolean
 }
 
 /** The ArgsEnv of this process. */
@@ -190,7 +195,7 @@ function parseInterest (raw: string): string {
 /**
  * `sedai daemon [--mode M[,M...]] [--listen MULTIADDR]... [--api HOST:PORT]
  * [--bootstrap MULTIADDR]... [--directory MULTIADDR] [--fault-corrupt RATE] [--upload-rate N]
- * [--role auto|super|leaf] [--interest WORD]...`.
+ * [--role auto|super|leaf] [--interest WORD]... [--limit-loopback]`.
  * Throws InvalidOptionError (exit code 2) for anything it cannot accept.
  */
 export function parseDaemonArgs (argv: string[], at: ArgsEnv = processArgsEnv()): DaemonOptions {
@@ -206,7 +211,8 @@ export function parseDaemonArgs (argv: string[], at: ArgsEnv = processArgsEnv())
       'fault-corrupt': { type: 'string' },
       'upload-rate': { type: 'string' },
       role: { type: 'string' },
-      interest: { type: 'string', multiple: true }
+      interest: { type: 'string', multiple: true },
+      'limit-loopback': { type: 'boolean' }
     },
     strict: true,
     allowPositionals: true
@@ -221,7 +227,8 @@ export function parseDaemonArgs (argv: string[], at: ArgsEnv = processArgsEnv())
     faultCorrupt: values['fault-corrupt'] === undefined ? 0 : parseRate(values['fault-corrupt'], '--fault-corrupt'),
     uploadRate: values['upload-rate'] === undefined ? DEFAULTS.uploadRate : parseByteRate(values['upload-rate'], '--upload-rate'),
     role: parseRole(values.role),
-    interests: (values.interest ?? []).map(parseInterest)
+    interests: (values.interest ?? []).map(parseInterest),
+    limitLoopback: values['limit-loopback'] === true
   }
   if (values.directory !== undefined) {
     options.directory = checkMultiaddr(values.directory, '--directory')

@@ -72,6 +72,7 @@ export class Daemon implements DaemonApi {
     const modeServices = Object.assign({}, ...this.modes.map(m => m.services?.() ?? {}))
     this.node = await createNode({
       ...this.extras.node,
+      ...(this.config.limitLoopback ? { allowLoopback: false } : {}),
       privateKey,
       listen: this.config.listen,
       services: {
@@ -302,6 +303,8 @@ export class Daemon implements DaemonApi {
       peerId: node.peerId.toString(),
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       connections: node.getConnections().length,
+      // open streams over all connections: a peer opening thousands must stay within the muxer's and protocols' caps
+      streams: node.getConnections().reduce((n, c) => n + c.streams.length, 0),
       shared: this.store.list().length,
       partialDownloads: this.store.listDownloads().length,
       // the whole process's (a lab worker hosts many daemons in one)

@@ -28,7 +28,8 @@ test('parseDaemonArgs defaults', () => {
     faultCorrupt: 0,
     uploadRate: 0,
     role: 'auto',
-    interests: []
+    interests: [],
+    limitLoopback: false
   })
   assert.equal(parseDaemonArgs([], { cwd: '/c', env: { SEDAI_REPO: '/srv/repo' } }).repo, '/srv/repo')
 })
@@ -43,6 +44,7 @@ test('parseDaemonArgs reads every flag', () => {
     '--directory', PEER,
     '--fault-corrupt', '0.25',
     '--upload-rate', '1.5M',
+    '--limit-loopback',
     '--json'
   ], at)
   assert.deepEqual(options, {
@@ -56,7 +58,8 @@ test('parseDaemonArgs reads every flag', () => {
     faultCorrupt: 0.25,
     uploadRate: 1572864,
     role: 'auto',
-    interests: []
+    interests: [],
+    limitLoopback: true
   })
   assert.deepEqual(parseDaemonArgs(['--mode', 'directory-server,supernode'], at).modes, ['directory-server', 'supernode'])
   assert.equal(parseDaemonArgs(['--fault-corrupt', '1'], at).faultCorrupt, 1)

@@ -70,6 +70,19 @@ export const DIRECTORY_DEFAULTS = {
    * turn: other sessions, and libp2p's pings, wait at most this plus one request.
    */
   sessionTurnMs: 1,
+  /**
+   * Peers the index holds at most (each with up to maxFilesPerPeer files); a
+   * REGISTER from one more peer gets an ERROR status. env SEDAI_DIRECTORY_MAX_PEERS
+   */
+  maxPeers: 100_000,
+  /**
+   * Per-peer states (rate-limit buckets, session counts) kept at most. A state
+   * outlives its last session by the grace period (so reconnecting does not
+   * refill a flooder's bucket); when the table is full the states of peers
+   * with no session and nothing registered are dropped first, and a session
+   * that still finds no room is refused. env SEDAI_DIRECTORY_MAX_PEER_STATES
+   */
+  maxPeerStates: 120_000,
   /** Directory streams a connection may open at once. */
   maxStreamsPerConnection: 4,
   /** Search latencies kept for the p50/p99 in `sedai stats`. */
@@ -98,7 +111,9 @@ const ENV: Record<string, keyof typeof DIRECTORY_DEFAULTS> = {
   SEDAI_DIRECTORY_MAX_FILES_PER_PEER: 'maxFilesPerPeer',
   SEDAI_DIRECTORY_QUERY_RATE: 'queryRate',
   SEDAI_DIRECTORY_CONTROL_RATE: 'controlRate',
-  SEDAI_DIRECTORY_CACHE: 'searchCacheEntries'
+  SEDAI_DIRECTORY_CACHE: 'searchCacheEntries',
+  SEDAI_DIRECTORY_MAX_PEERS: 'maxPeers',
+  SEDAI_DIRECTORY_MAX_PEER_STATES: 'maxPeerStates'
 }
 
 /** The environment variables `directoryConfig` reads, for docs and error messages. */

@@ -133,6 +133,9 @@ export class DirectoryServer {
     invalidMessages: 0,
     refused: 0,
     expiredPeers: 0,
+    /** states dropped to make room (maxPeerStates), and sessions refused for want of room */
+    evictedStates: 0,
+    refusedSessions: 0,
     /** replies sent, and the writes that carried them (several replies share one when requests are pipelined) */
     replies: 0,
     replyWrites: 0
@@ -193,13 +196,26 @@ export class DirectoryServer {
     }
   }
 
-  private state (peerId: string): PeerState {
+  /** The peer's state, made when missing; undefined when the table is full of peers that are online or registered. */
+  private state (peerId: string): PeerState | undefined {
     let s = this.states.get(peerId)
     if (s === undefined) {
+      if (this.states.size >= this.config.maxPeerStates && !this.evictState()) return undefined
       s = this.newState(peerId, Date.now())
       this.states.set(peerId, s)
     }
     return s
+  }
+
+  /** Drops the oldest state (in first-seen order) of a peer with no session and nothing registered; false when there is none. */
+  private evictState (): boolean {
+    for (const s of this.states.values()) {
+      if (s.sessions > 0 || s.removing !== undefined || this.db.peer(s.peerId) !== undefined) continue
+      this.states.delete(s.peerId)
+      this.counts.evictedStates++
+      return true
+    }
+    return false
   }
 
   /** One session stream: requests answered in order until the peer closes it or goes quiet for `graceMs`. */
@@ -207,6 +223,14 @@ export class DirectoryServer {
     const peerId = connection.remotePeer.toString()
     const framed = new FramedStream(stream, { maxFrameBytes: this.config.maxRequestFrameBytes, idleTimeoutMs: this.config.graceMs })
     const state = this.state(peerId)
+    if (state === undefined) {
+      this.counts.refusedSessions++
+      this.log.warn({ peer: peerId, states: this.states.size }, 'session refused: the peer table is full')
+      await framed.write(encodeMessage({ id: 0, status: Status.ERROR, error: `the directory tracks ${this.config.maxPeerStates} peers at most and is full; try again later` }))
+        .then(async () => { await framed.close() })
+        .catch(() => { framed.abort(new PeerLimitError('peer table full')) })
+      return
+    }
     this.streams.add(framed)
     state.sessions++
     state.lastSeen = Date.now()
@@ -338,6 +362,13 @@ export class DirectoryServer {
   }
 
   /** Waits for a removal of this peer still running (it expired just before coming back). */
+  /** A peer not yet in the index is refused once the index holds maxPeers. */
+  private checkRoom (peerId: string): void {
+    if (this.db.peer(peerId) === undefined && this.db.peerCount >= this.config.maxPeers) {
+      throw new PeerLimitError(`the directory indexes ${this.config.maxPeers} peers at most and is full`)
+    }
+  }
+
   private async settled (state: PeerState): Promise<void> {
     while (state.removing !== undefined) await state.removing.catch(() => {})
   }
@@ -347,6 +378,7 @@ export class DirectoryServer {
     this.checkClaim(req.peerId, peerId)
     const addrs = this.checkAddrs(req.addrs, peerId)
     await this.settled(state)
+    this.checkRoom(peerId)
     const peer = this.db.upsertPeer(peerId, addrs)
     const known = req.digest !== undefined && peer.digest !== null && peer.digest === req.digest
     if (known) this.counts.resumedSessions++
@@ -389,6 +421,7 @@ export class DirectoryServer {
       }
     }
     await this.settled(state)
+    this.checkRoom(peerId)
     const peer = this.db.upsertPeer(peerId, addrs)
     // the digest names the peer's list as complete (rejected entries included:
     // they are the peer's, just not indexed); a batch without one leaves it "in progress"
@@ -547,6 +580,7 @@ export class DirectoryServer {
     return {
       peersOnline: online,
       peersKnown: db?.peerCount ?? 0,
+      peerStates: this.states.size,
       filesIndexed: db?.files ?? 0,
       entries: db?.shares ?? 0,
       indexSegments: db?.segments() ?? 0,

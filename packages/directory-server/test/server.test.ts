@@ -176,3 +176,36 @@ test('a peer whose session closed expires after the grace period; a restarted se
   assert.equal(hello.known, true, 'nothing to send again')
   assert.equal(s2.stats().resumedSessions, 1)
 })
+
+test('the peer tables stay within their caps: maxPeers refuses a new registrant, maxPeerStates drops idle unregistered peers first, then refuses', async (t) => {
+  const { server: s, connect } = await server(t, await repo(t), { maxPeers: 2, maxPeerStates: 3, graceMs: 60_000, heartbeatMs: 20_000 })
+  const file = (i: number): FileTuple[] => [[CIDS[i % 2], `file ${i}.bin`, 10 + i]]
+  // two registered peers fill the index
+  const [a, b, c] = [await newPeer(), await newPeer(), await newPeer()]
+  const sa = await connect(a)
+  const sb = await connect(b)
+  assert.equal((await sa.request({ type: 'REGISTER', files: file(0) }, 2_000)).status, Status.OK)
+  assert.equal((await sb.request({ type: 'REGISTER', files: file(1) }, 2_000)).status, Status.OK)
+  const sc = await connect(c)
+  const refused = await sc.request({ type: 'REGISTER', files: file(2) }, 2_000)
+  assert.equal(refused.status, Status.ERROR)
+  assert.match(String(refused.error), /indexes 2 peers at most/)
+  // c may still search: a full index refuses registrants, not readers
+  assert.equal((await sc.request({ type: 'SEARCH', q: 'file' }, 2_000)).status, Status.OK)
+  sc.close()
+  await sleep(50)
+  assert.equal(s.stats().peerStates, 3)
+  // a fourth peer's state takes the place of c's (no session, nothing registered) ...
+  const d = await newPeer()
+  const sd = await connect(d)
+  assert.equal((await sd.request({ type: 'SEARCH', q: 'file' }, 2_000)).status, Status.OK)
+  assert.equal(s.stats().peerStates, 3)
+  assert.equal(s.stats().evictedStates, 1)
+  // ... and a fifth finds a, b (registered) and d (online): refused, the others still served
+  const e = await connect(await newPeer())
+  const full = await e.request({ type: 'SEARCH', q: 'file' }, 2_000).catch((err: Error) => err)
+  assert.ok(full instanceof Error || full.status === Status.ERROR, 'the fifth session is refused')
+  assert.equal(s.stats().refusedSessions, 1)
+  assert.equal(s.stats().peerStates, 3)
+  assert.equal((await sa.request({ type: 'SEARCH', q: 'file' }, 2_000)).status, Status.OK)
+})

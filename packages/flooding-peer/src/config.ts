@@ -36,6 +36,11 @@ export const DEFAULTS = {
   floodWindowMs: 5_000,
   /** A peer dropped for flooding may not link again for this long (ms). */
   banMs: 10 * 60_000,
+  /**
+   * Bans remembered at most: a flooder that cycles identities cannot grow the
+   * table without bound; when full, expired bans go first, then the oldest.
+   */
+  maxBanned: 4_096,
   /** PING on an idle link this often (ms): keepalive and host discovery. */
   keepaliveMs: 15_000,
   /** A link with nothing received for this long is dead (ms); also the stream's idle deadline. */

@@ -222,6 +222,28 @@ test('a flooding neighbour is throttled, then dropped and banned; queries it sen
   assert.ok(fwd.every(q => q.ttl <= 9 && q.hops === 1), 'forwarded with TTL clamped to 10 - 1')
 })
 
+test('the ban table stays within maxBanned: a flooder cycling identities pushes out the oldest bans', async (t) => {
+  const [a] = await peers(t, 1, { queryRatePerSec: 1, queryBurst: 2, maxThrottledPerWindow: 3, maxBanned: 3 })
+  const flooders: string[] = []
+  for (let k = 0; k < 5; k++) {
+    const hostile = fakePeerId()
+    flooders.push(hostile.toString())
+    const [local, far] = await streamPair({ protocol: FLOOD_PROTOCOL })
+    ;(a.service as any).accept(far, { remotePeer: hostile })
+    const framed = new FramedStream(local, { maxFrameBytes: MAX_FRAME_BYTES, idleTimeoutMs: 5000 })
+    await framed.write(encodePing(1))
+    for (let i = 0; i < 10; i++) await framed.write(encodeQuery({ id: randomBytes(16), ttl: 3, hops: 0, text: 'spam' }))
+    let bye: number | undefined
+    for (let f = await framed.read(); f !== undefined; f = await framed.read()) {
+      const m = decodeMessage(f)
+      if (m.type === MessageType.BYE) { bye = m.code; break }
+    }
+    assert.equal(bye, ByeCode.FLOODING, `flooder ${k} dropped for flooding`)
+  }
+  assert.equal(a.stats.get('flood.neighboursDroppedForFlooding'), 5)
+  assert.deepEqual(a.service.snapshot().banned, flooders.slice(2), 'the three latest bans kept, the two oldest pushed out')
+})
+
 test('a first copy of a query another neighbour already brought is a free duplicate; a neighbour repeating an id is charged', async (t) => {
   const [a] = await peers(t, 1, { queryRatePerSec: 1, queryBurst: 5, maxThrottledPerWindow: 100 })
   const link = async (): Promise<FramedStream> => {

@@ -43,7 +43,8 @@ async function startPeer (spec: PeerSpec): Promise<StartedPeer> {
     faultCorrupt: 0,
     uploadRate: 0,
     role: spec.role ?? 'auto',
-    interests: []
+    interests: [],
+    limitLoopback: false
   }
   const daemon = new Daemon(config, logger, { api: false, node: nodeOptions })
   try {

@@ -172,6 +172,18 @@ export class FloodService {
     return { peerId: this.self, addrs: routable.length > 0 ? routable : all }
   }
 
+  /** Bans a peer for banMs, keeping the table within maxBanned (expired bans dropped first, then the oldest). */
+  private ban (peer: string): void {
+    this.banned.delete(peer)
+    if (this.banned.size >= this.config.maxBanned) {
+      const now = Date.now()
+      for (const [p, until] of this.banned) if (until <= now) this.banned.delete(p)
+      // Map order is insertion order: the first entry is the oldest ban
+      while (this.banned.size > 0 && this.banned.size >= this.config.maxBanned) this.banned.delete(this.banned.keys().next().value as string)
+    }
+    this.banned.set(peer, Date.now() + this.config.banMs)
+  }
+
   private isBanned (peer: string): boolean {
     const until = this.banned.get(peer)
     if (until === undefined) return false
@@ -402,7 +414,7 @@ export class FloodService {
       this.inc('droppedThrottled')
       if (admission === 'drop') {
         this.inc('neighboursDroppedForFlooding')
-        this.banned.set(n.peerId, Date.now() + this.config.banMs)
+        this.ban(n.peerId)
         this.log.warn({ peer: n.peerId, throttled: n.throttledQueries }, 'neighbour dropped and banned for flooding queries')
         n.close(ByeCode.FLOODING, `more than ${this.config.queryRatePerSec} queries/s`, true)
       } else if (n.throttledQueries === 1) {
