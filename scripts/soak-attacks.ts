@@ -159,6 +159,9 @@ function probe (stream: Stream, onFrame?: (body: Uint8Array) => void): Probe {
   })
   stream.addEventListener('remoteCloseWrite', end)
   stream.addEventListener('close', end)
+  // a stream the daemon refused (over a per-connection stream limit) can be
+  // reset before we get to listen: its 'close' event has been and gone
+  if (stream.status !== 'open' || stream.readStatus === 'closing' || stream.readStatus === 'closed') end()
   return p
 }
 
