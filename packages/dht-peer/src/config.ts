@@ -43,6 +43,15 @@ export const DEFAULTS = {
    * work (kad-dht has no option for it, so the mode stops the timer itself).
    */
   routingTableRefresh: 1,
+  /**
+   * 1 = kad-dht pings every new contact before it enters the routing table
+   * (its behaviour, and the daemon's: a dead peer named in a reply is kept
+   * out); 0 = a contact is taken as live without the ping. Only for labs
+   * where no node leaves: a ping needs a connection, so every peer named in
+   * any reply gets dialled and the nodes drift to a full mesh (docs/DHT.md,
+   * the N = 256 bench).
+   */
+  contactPings: 1,
   /** Latency samples kept for the percentiles in `sedai stats`. */
   latencySamples: 1024
 } as const
@@ -60,11 +69,12 @@ export const ENV: Partial<Record<keyof typeof DEFAULTS, string>> = {
   reprovideThresholdMs: 'SEDAI_DHT_REPROVIDE_THRESHOLD_MS',
   reprovideIntervalMs: 'SEDAI_DHT_REPROVIDE_INTERVAL_MS',
   providerGraceMs: 'SEDAI_DHT_PROVIDER_GRACE_MS',
-  routingTableRefresh: 'SEDAI_DHT_TABLE_REFRESH'
+  routingTableRefresh: 'SEDAI_DHT_TABLE_REFRESH',
+  contactPings: 'SEDAI_DHT_CONTACT_PINGS'
 }
 
 /** Knobs for which 0 is a meaningful value (off). */
-const ZERO_OK = new Set<string>(['routingTableRefresh'])
+const ZERO_OK = new Set<string>(['routingTableRefresh', 'contactPings'])
 
 /** DEFAULTS, then `init`, then the environment; a malformed variable is ignored with the default kept. */
 export function resolveConfig (init: Partial<DhtConfig> = {}, env: NodeJS.ProcessEnv = process.env): DhtConfig {

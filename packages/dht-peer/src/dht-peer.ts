@@ -50,6 +50,20 @@ export function dhtService (config: DhtConfig, onComponents?: (c: KadDHTComponen
   }
 }
 
+/**
+ * contactPings 0 (labs only, see DEFAULTS.contactPings): kad-dht's routing
+ * table takes every new contact as verified instead of pinging it first,
+ * except our own id (a reply to a self-lookup names the asker). kad-dht has
+ * no option for it: its bucket trie (made when the service starts) calls
+ * `verify` before adding a contact, and that method is replaced.
+ */
+export function trustContacts (dht: SingleKadDHT, self: PeerId): boolean {
+  const kb = (dht.routingTable as unknown as { kb?: { verify: (contact: { peerId: PeerId }) => Promise<boolean> } }).kb
+  if (kb === undefined) return false
+  kb.verify = async (contact) => !contact.peerId.equals(self)
+  return true
+}
+
 /** Where kad-dht keeps provider records: `/dht/provider/<multihash b32>/<peer id>`. */
 export const PROVIDER_PREFIX = '/dht/provider/'
 
@@ -127,6 +141,9 @@ export class DhtPeer implements Mode {
     if (dht === undefined) throw new DhtNotStartedError('the kad-dht service is missing from the node')
     this.ctx = ctx
     this.dht = dht
+    if (this.config.contactPings === 0 && !trustContacts(dht, ctx.node.peerId)) {
+      this.log.warn('contactPings 0 asked for, but kad-dht\'s routing table has no bucket trie to patch: contacts are still pinged')
+    }
     this.controller = new AbortController()
     await ctx.node.handle(KEYWORD_PROTOCOL, (stream) => {
       this.counts.keywordQueriesServed++

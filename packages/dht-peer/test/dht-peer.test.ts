@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ContentStore, Stats, createNode, silentLogger, transfer } from '@sedai/core'
 import { DhtPeer, countProviderRecords } from '../src/dht-peer.ts'
@@ -94,4 +95,24 @@ test('share -> provided (CID and keywords) -> found and searched from another no
   assert.equal((await countProviderRecords(a.components())).keys, 7)
   // ... but B answers NOT_FOUND, so the search is empty
   assert.deepEqual(await c.mode.search('東京', { timeoutMs: 5000, signal: AbortSignal.timeout(5000) }), [])
+})
+
+test('contactPings 0 (labs): a contact enters the routing table without a ping, a dead one too; by default a dead contact is pinged and kept out', async (t) => {
+  const dead = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+  const before = process.env.SEDAI_DHT_CONTACT_PINGS
+  process.env.SEDAI_DHT_CONTACT_PINGS = '0'
+  let trusting
+  try {
+    trusting = await peer(t, [])
+  } finally {
+    if (before === undefined) delete process.env.SEDAI_DHT_CONTACT_PINGS; else process.env.SEDAI_DHT_CONTACT_PINGS = before
+  }
+  const pinging = await peer(t, [])
+  for (const p of [trusting, pinging]) await p.node.services.dht.routingTable.add(dead)
+  assert.equal(trusting.node.services.dht.routingTable.size, 1, 'taken without a ping')
+  assert.equal(trusting.node.getConnections().length, 0, 'and without a dial')
+  assert.equal(pinging.node.services.dht.routingTable.size, 0, 'the ping failed: kept out')
+  // our own id never enters, trusted or not
+  await trusting.node.services.dht.routingTable.add(trusting.node.peerId)
+  assert.equal(trusting.node.services.dht.routingTable.size, 1)
 })

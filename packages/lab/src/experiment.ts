@@ -264,7 +264,12 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
     const firstSet = new Set(first)
     // idle connections closed on request: libp2p never prunes loopback connections (the lab allow-lists them), so a
     // large DHT network otherwise keeps every peer a lookup or a contact ping touched, nearly a full mesh
-    const env = { ...l.env, SEDAI_LAB_MAX_CONNECTIONS: String(spec.maxConnections), ...(spec.idleConnectionMs > 0 ? { SEDAI_LAB_IDLE_CONNECTION_MS: String(spec.idleConnectionMs) } : {}) }
+    const env = {
+      ...l.env,
+      SEDAI_LAB_MAX_CONNECTIONS: String(spec.maxConnections),
+      ...(spec.idleConnectionMs > 0 ? { SEDAI_LAB_IDLE_CONNECTION_MS: String(spec.idleConnectionMs) } : {}),
+      ...(spec.contactPings ? {} : { SEDAI_DHT_CONTACT_PINGS: '0' })
+    }
     const startOpts = { perProcess: topology.peersPerProcess, env, solo: l.solo, timeoutMs: topology.readyTimeoutMs }
     await cluster.start(l.specs.filter(s => firstSet.has(s.index)), startOpts)
     await cluster.start(l.specs.filter(s => !firstSet.has(s.index)), startOpts)

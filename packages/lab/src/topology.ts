@@ -92,6 +92,8 @@ export interface RunSpec {
   repair: boolean
   /** close connections idle this long (ms; 0 = never), KEEP_ALIVE peers excepted: core's idle reaper */
   idleConnectionMs: number
+  /** dht: kad-dht pings each new routing-table contact first (true, the daemon's way); false takes contacts as live, for large labs where no node leaves (dht-peer DEFAULTS.contactPings) */
+  contactPings: boolean
 }
 
 export interface Topology {
@@ -107,7 +109,7 @@ export interface Topology {
   runs: RunSpec[]
 }
 
-const NETWORK_FIELDS = new Set(['generation', 'label', 'peers', 'ttl', 'degree', 'supernodes', 'cache', 'maxConnections', 'faults', 'conditions', 'repair', 'idleConnectionMs'])
+const NETWORK_FIELDS = new Set(['generation', 'label', 'peers', 'ttl', 'degree', 'supernodes', 'cache', 'maxConnections', 'faults', 'conditions', 'repair', 'idleConnectionMs', 'contactPings'])
 const TOP_FIELDS = new Set(['name', 'runner', 'seed', 'peersPerProcess', 'readyTimeoutMs', 'files', 'workload', 'networks', 'description'])
 
 function fail (path: string, msg: string): never {
@@ -275,6 +277,8 @@ export function parseTopology (text: string): Topology {
     if (n.repair !== undefined && (generation !== 'flood' || typeof n.repair !== 'boolean')) fail(`${path}.repair`, 'is true or false, for flood networks only')
     const repair = n.repair === true
     const idleConnectionMs = int(n.idleConnectionMs, `${path}.idleConnectionMs`, 0, 3600_000, 0)
+    if (n.contactPings !== undefined && (generation !== 'dht' || typeof n.contactPings !== 'boolean')) fail(`${path}.contactPings`, 'is true or false, for dht networks only')
+    const contactPings = n.contactPings !== false
     if (n.supernodes !== undefined && generation !== 'supernode') fail(`${path}.supernodes`, 'only supernode networks have supernodes')
     if (n.faults !== undefined && (!Array.isArray(n.faults) || n.faults.length > 8)) fail(`${path}.faults`, 'must list 0..8 faults')
     const faults = ((n.faults ?? []) as unknown[]).map((x, j) => parseFault(x, `${path}.faults[${j}]`))
@@ -296,7 +300,7 @@ export function parseTopology (text: string): Topology {
             if (ttl !== undefined) parts.push(`TTL=${ttl}`)
             if (generation === 'supernode' && caches.length > 1) parts.push(cache ? 'cache on' : 'cache off')
             if (conditions !== undefined) parts.push(conditionsLabel(conditions))
-            runs.push({ id: parts.join(' '), label, generation, peers, ...(ttl !== undefined ? { ttl } : {}), degree, supernodes, cache, maxConnections, faults, repair, idleConnectionMs, ...(conditions !== undefined ? { conditions } : {}) })
+            runs.push({ id: parts.join(' '), label, generation, peers, ...(ttl !== undefined ? { ttl } : {}), degree, supernodes, cache, maxConnections, faults, repair, idleConnectionMs, contactPings, ...(conditions !== undefined ? { conditions } : {}) })
           }
         }
       }

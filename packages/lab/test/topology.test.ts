@@ -109,6 +109,13 @@ test('fault moments in seconds (with a paced workload) or fractions, never both'
   refused({ name: 'p', workload: { ratePerSecond: -1 }, networks: [{ generation: 'flood', peers: 8 }] }, /workload\.ratePerSecond/)
 })
 
+test('contactPings: on unless a dht network turns it off; refused elsewhere', () => {
+  assert.equal(parse(base).runs[0].contactPings, true)
+  assert.equal(parse({ name: 'c', networks: [{ generation: 'dht', peers: 8, contactPings: false }] }).runs[0].contactPings, false)
+  refused({ name: 'c', networks: [{ generation: 'flood', peers: 8, contactPings: false }] }, /contactPings: is true or false, for dht networks only/)
+  refused({ name: 'c', networks: [{ generation: 'dht', peers: 8, contactPings: 'no' }] }, /contactPings/)
+})
+
 test('idleConnectionMs: off unless asked, bounded', () => {
   assert.equal(parse(base).runs[0].idleConnectionMs, 0)
   assert.equal(parse({ name: 'i', networks: [{ generation: 'dht', peers: 8, idleConnectionMs: 10000 }] }).runs[0].idleConnectionMs, 10000)
