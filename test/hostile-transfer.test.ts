@@ -164,6 +164,7 @@ test('a seeder whose manifest names ../../x, /etc/x or a\\0b: get fails, nothing
       rows.push(`${JSON.stringify(name)}${args.length > 0 ? ' -o' : ''}: exit ${r.code} ${r.json?.error?.code ?? ''}`)
       assert.equal(r.code, 1, `${JSON.stringify(name)}: ${r.stdout}`)
       assert.match(r.stderr, /not a plain file name/)
+      assert.equal(r.json?.error?.code, 'ERR_INVALID_MANIFEST', r.stdout)
     }
   }
   t.diagnostic(`hostile manifest names: ${rows.join('; ')}; chunk requests after the manifests: ${hostile.chunkRequests() - requestsForPlain}`)

@@ -42,6 +42,8 @@ const STATUS_BY_CODE: Record<string, number> = {
 }
 
 /** An error that already knows its HTTP status (raised by the HTTP layer itself). */
+  // the peers answered, with a manifest that breaks the rules (a hostile file name): a bad upstream answer
+  ERR_INVALID_MANIFEST: 502,
 class HttpError extends Error {
   readonly status: number
   readonly code: string

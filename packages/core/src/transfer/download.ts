@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { CID } from 'multiformats/cid'
-import { DownloadFailedError, HashMismatchError, InvalidMessageError, NotFoundError, RemoteError, TimeoutError, TruncatedFrameError } from '../errors.ts'
+import { DownloadFailedError, HashMismatchError, InvalidManifestError, InvalidMessageError, NotFoundError, RemoteError, TimeoutError, TruncatedFrameError } from '../errors.ts'
 import { FramedStream } from '../framing.ts'
 import { sameBytes } from '../util.ts'
 import { Bitfield } from '../store/bitfield.ts'
@@ -402,6 +402,8 @@ function countBytes (manifest: Manifest, have: Bitfield): number {
 /** Asks the sources for the manifest, all at once; the first that verifies against the CID wins. */
 async function fetchManifest (init: DownloadInit, cid: CID, connect: (s: Source) => Promise<Connection>, failures: string[], outer: AbortSignal, log: Logger): Promise<{ manifest: Manifest, bytes: Uint8Array }> {
   if (init.sources.length === 0) throw new NotFoundError(`no source for ${cid.toString()}: give --from or connect to peers that have it`)
+  // sources whose manifest verified against the CID but broke a rule (InvalidManifestError)
+  let refused = 0
   const controller = new AbortController()
   const signal = AbortSignal.any([outer, controller.signal, AbortSignal.timeout(init.manifestTimeoutMs)])
   const attempts = init.sources.map(async source => {
@@ -432,6 +434,7 @@ async function fetchManifest (init: DownloadInit, cid: CID, connect: (s: Source)
       }
     } catch (err: any) {
       framed?.abort(err)
+      if (err instanceof InvalidManifestError) refused++
       const why = signal.aborted && !outer.aborted && !controller.signal.aborted ? `no answer within ${init.manifestTimeoutMs} ms` : err.message
       failures.push(`${String(source)}: ${why}`)
       log.debug({ source: String(source), err: why }, 'manifest request failed')
@@ -445,6 +448,10 @@ async function fetchManifest (init: DownloadInit, cid: CID, connect: (s: Source)
   } catch {
     if (outer.aborted) throw new TimeoutError(`no manifest for ${cid.toString()} before the deadline`)
     if (failures.every(f => f.endsWith('does not have it'))) throw new NotFoundError(`no source has ${cid.toString()} (${failures.join('; ')})`)
+    // a manifest that matches its CID yet breaks the rules (a hostile name, too many chunks) is the content's fault, not a missing source
+    if (refused > 0 && failures.length === refused + failures.filter(f => f.endsWith('does not have it')).length) {
+      throw new InvalidManifestError(`the manifest of ${cid.toString()} breaks the rules: ${failures.join('; ')}`)
+    }
     throw new NotFoundError(`could not get the manifest of ${cid.toString()}: ${failures.join('; ')}`)
   }
 }
