@@ -7,9 +7,11 @@ import { isAbsolute, join } from 'node:path'
 import { REPO_FILES } from '@sedai/core/config'
 import { InvalidOptionError, SedaiError, TimeoutError } from '@sedai/core/errors'
 import type { Logger } from '@sedai/core/logger'
+import type { Dashboard } from '@sedai/dashboard'
 import { API_LIMITS, API_PREFIX, formatHostPort, isLoopbackHost } from './api-common.ts'
 import type { ApiEndpoint, ApiErrorBody } from './api-common.ts'
 import type { DaemonApi, GetProgress, GetRequest, SearchRequest, SearchResult } from './daemon-api.ts'
+import { streamEvents } from './events.ts'
 
 export interface ApiServerInit {
   api: DaemonApi
@@ -20,6 +22,8 @@ export interface ApiServerInit {
   /** the repo folder; the api file goes to `join(repo, 'api')` */
   repo: string
   logger: Logger
+  /** the web dashboard to serve at `/` (@sedai/dashboard); none by default */
+  dashboard?: Dashboard
 }
 
 export interface ApiServer {
@@ -38,12 +42,12 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_INVALID_PATH: 400,
   ERR_INVALID_CID: 400,
   ERR_INVALID_MESSAGE: 400,
+  // the peers answered, with a manifest that breaks the rules (a hostile file name): a bad upstream answer
+  ERR_INVALID_MANIFEST: 502,
   ERR_TIMEOUT: 504
 }
 
 /** An error that already knows its HTTP status (raised by the HTTP layer itself). */
-  // the peers answered, with a manifest that breaks the rules (a hostile file name): a bad upstream answer
-  ERR_INVALID_MANIFEST: 502,
 class HttpError extends Error {
   readonly status: number
   readonly code: string
@@ -93,6 +97,23 @@ export async function startApiServer (init: ApiServerInit): Promise<ApiServer> {
     ls: { method: 'GET', run: async () => await api.ls(), deadline: shortDeadline },
     peers: { method: 'GET', run: async () => await api.peers(), deadline: shortDeadline },
     stats: { method: 'GET', run: async () => await api.stats(), deadline: shortDeadline },
+    overlay: {
+      method: 'GET',
+      run: async () => {
+        if (api.overlay === undefined) throw new HttpError(501, 'ERR_NOT_IMPLEMENTED', 'this daemon does not report its overlay')
+        return await api.overlay()
+      },
+      deadline: shortDeadline
+    },
+    downloads: {
+      method: 'GET',
+      run: async () => {
+        if (api.downloads === undefined) throw new HttpError(501, 'ERR_NOT_IMPLEMENTED', 'this daemon does not report its downloads')
+        return await api.downloads()
+      },
+      deadline: shortDeadline
+    },
+    events: { method: 'GET', stream: async (_body, res) => { await streamEventsRoute(res) } },
     share: {
       method: 'POST',
       run: async (body) => {
@@ -239,6 +260,29 @@ export async function startApiServer (init: ApiServerInit): Promise<ApiServer> {
     }
   }
 
+  /** `events`: server-sent events for the dashboard (events.ts), until the client goes or the daemon stops. */
+  async function streamEventsRoute (res: ServerResponse): Promise<void> {
+    const controller = new AbortController()
+    activeGets.add(controller)
+    try {
+      await streamEvents({ api, res, headers: COMMON_HEADERS, signal: controller.signal })
+    } finally {
+      activeGets.delete(controller)
+    }
+  }
+
+  /**
+   * `GET /metrics`: the Prometheus text format (metrics.ts), where Prometheus
+   * looks by default rather than under API_PREFIX; the same token as every route.
+   */
+  async function sendMetrics (method: string, res: ServerResponse): Promise<void> {
+    if (method !== 'GET') throw new HttpError(405, 'ERR_METHOD_NOT_ALLOWED', 'metrics accepts GET only', { allow: 'GET' })
+    if (api.metrics === undefined) throw new HttpError(501, 'ERR_NOT_IMPLEMENTED', 'this daemon does not report metrics')
+    const { contentType, text } = await withDeadline(api.metrics(), shortDeadline(), 'metrics')
+    res.writeHead(200, { ...COMMON_HEADERS, 'content-type': contentType, 'content-length': Buffer.byteLength(text) })
+    res.end(text)
+  }
+
   function logFailure (status: number, route: string, err: unknown): void {
     if (status >= 500 && status !== 504) {
       log.error({ route, err }, 'request failed')
@@ -247,7 +291,8 @@ export async function startApiServer (init: ApiServerInit): Promise<ApiServer> {
     }
   }
 
-  function checkAccess (req: IncomingMessage): void {
+  /** Refuses a foreign Host (DNS rebinding), a foreign Origin, and what a browser marks as a cross-site request. */
+  function checkOrigin (req: IncomingMessage): void {
     const host = (req.headers.host ?? '').toLowerCase()
     if (!allowedHosts.has(host)) {
       log.warn({ host }, 'refused a request for a foreign Host (DNS rebinding?)')
@@ -258,6 +303,14 @@ export async function startApiServer (init: ApiServerInit): Promise<ApiServer> {
       log.warn({ origin }, 'refused a cross-origin request')
       throw new HttpError(403, 'ERR_FORBIDDEN', 'cross-origin requests are not allowed')
     }
+    if (req.headers['sec-fetch-site'] === 'cross-site') {
+      log.warn({ referer: req.headers.referer }, 'refused a cross-site request')
+      throw new HttpError(403, 'ERR_FORBIDDEN', 'cross-site requests are not allowed')
+    }
+  }
+
+  function checkAccess (req: IncomingMessage): void {
+    checkOrigin(req)
     const auth = req.headers.authorization
     if (auth === undefined || !timingSafeEqual(digest(auth), expectedAuth)) {
       throw new HttpError(401, 'ERR_UNAUTHORIZED', 'missing or wrong bearer token (see the api file in the repo)',
@@ -272,7 +325,21 @@ export async function startApiServer (init: ApiServerInit): Promise<ApiServer> {
     const path = rawUrl.startsWith('/') ? rawUrl.split('?')[0] : ''
     let routeName = path
     try {
+      if (init.dashboard !== undefined && method === 'GET' && init.dashboard.handles(path)) {
+        // static files without a secret (the user gives the page the token): Host and Origin checks, no token (docs/DASHBOARD.md)
+        routeName = 'dashboard'
+        checkOrigin(req)
+        await init.dashboard.serve(path, res)
+        log.debug({ method, route: routeName, path, status: res.statusCode, ms: Date.now() - started }, 'request')
+        return
+      }
       checkAccess(req)
+      if (path === '/metrics') {
+        routeName = 'metrics'
+        await sendMetrics(method, res)
+        log.debug({ method, route: routeName, status: res.statusCode, ms: Date.now() - started }, 'request')
+        return
+      }
       const name = path.startsWith(API_PREFIX + '/') ? path.slice(API_PREFIX.length + 1) : ''
       const route = Object.hasOwn(routes, name) ? routes[name] : undefined
       if (route === undefined) {

@@ -3,6 +3,7 @@ import { InvalidOptionError } from '@sedai/core/errors'
 import { ApiClient } from './api-client.ts'
 import { connect } from './commands/connect.ts'
 import { daemon } from './commands/daemon.ts'
+import { dashboard } from './commands/dashboard.ts'
 import { get } from './commands/get.ts'
 import { id } from './commands/id.ts'
 import { lab } from './commands/lab.ts'
@@ -17,7 +18,7 @@ import { EXIT, reportError } from './output.ts'
 
 /** Every command, in the order `sedai help` lists them. */
 export const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
-  daemon, id, share, ls, connect, get, search, peers, stats, stop, lab
+  daemon, id, share, ls, connect, get, search, peers, stats, dashboard, stop, lab
 })
 
 /** The text of `sedai help`. */

@@ -62,6 +62,74 @@ export interface PeerInfo {
   modes: string[]
 }
 
+/** A Prometheus scrape: the text exposition and its content type. */
+export interface MetricsText {
+  contentType: string
+  text: string
+}
+
+/** What a peer is to this node in the overlay graph; `self` is this node, `connection` a connected peer on no overlay link. */
+export type OverlayKind = 'self' | 'directory-server' | 'supernode' | 'leaf' | 'neighbour' | 'peer' | 'dht' | 'connection'
+
+export interface OverlayNode {
+  /** the peer id */
+  id: string
+  /** the most telling of `kinds` (in the order of OverlayKind) */
+  kind: OverlayKind
+  kinds: OverlayKind[]
+  /** a libp2p connection to it is open now */
+  connected: boolean
+  /** DHT contacts: the k-bucket */
+  bucket?: number
+  /** this node's role (self) or the peer's as its mode reported it (e.g. super, leaf) */
+  role?: string
+}
+
+/** A link from this node (always the source) to a peer; one per peer and kind. */
+export interface OverlayEdge {
+  id: string
+  source: string
+  target: string
+  kind: Exclude<OverlayKind, 'self'>
+  bucket?: number
+}
+
+/** The overlay as this node knows it: itself, its links, and the DHT's buckets. */
+export interface OverlayInfo {
+  self: string
+  modes: string[]
+  /** e.g. super or leaf (supernode), directory-server */
+  role?: string
+  nodes: OverlayNode[]
+  edges: OverlayEdge[]
+  /** DHT routing table: contacts per bucket, fullest buckets included only */
+  buckets: Array<{ bucket: number, contacts: number }>
+}
+
+/** One download the daemon is running or ran lately, for the dashboard. */
+export interface DownloadInfo {
+  /** unique within this daemon's run */
+  id: string
+  cid: string
+  /** known once the manifest arrived */
+  name?: string
+  size?: number
+  /** verified bytes on disk */
+  have: number
+  /** bytes fetched over the network in this run */
+  fetched: number
+  /** bytes per second over the last few seconds (running) or the whole run (done) */
+  rate: number
+  /** peers delivering chunks now (running) or that delivered (done) */
+  sources: string[]
+  state: 'running' | 'done' | 'failed'
+  /** ms since the epoch */
+  startedAt: number
+  endedAt?: number
+  path?: string
+  error?: string
+}
+
 export interface DaemonApi {
   id (): Promise<IdInfo>
   /** a file: one SharedFileInfo; a folder: every file in it */
@@ -73,6 +141,12 @@ export interface DaemonApi {
   search (req: SearchRequest, onResult?: (r: SearchResult) => void): Promise<SearchResponse>
   peers (): Promise<{ peers: PeerInfo[] }>
   stats (): Promise<Record<string, unknown>>
+  /** the overlay graph around this node (the dashboard); optional for test doubles */
+  overlay? (): Promise<OverlayInfo>
+  /** running and recent downloads (the dashboard); optional for test doubles */
+  downloads? (): Promise<{ downloads: DownloadInfo[] }>
+  /** `GET /metrics`: the daemon's counters in the Prometheus text format (metrics.ts); absent = the route answers 501 */
+  metrics?: () => Promise<MetricsText>
   /** resolves once shutdown has begun; the process exits after it completes */
   stop (): Promise<void>
 }

@@ -5,10 +5,15 @@ import {
   ContentStore, DEFAULTS, DownloadFailedError, InvalidOptionError, NotFoundError, InvalidPathError, SearchFailedError, Stats, TRANSFER_PROTOCOL,
   createLogger, createNode, loadOrCreateIdentity, parseCid, processStats, transfer
 } from '@sedai/core'
+import { createDashboard } from '@sedai/dashboard'
 import { startApiServer } from './api-server.ts'
+import { DownloadLog } from './downloads.ts'
+import { buildOverlay } from './overlay.ts'
+import { createDaemonMetrics } from './metrics.ts'
+import type { DaemonMetrics } from './metrics.ts'
 import { loadModeFactory } from './modes.ts'
 import type { DaemonOptions } from './args.ts'
-import type { DaemonApi, GetProgress, GetRequest, GetResult, IdInfo, PeerInfo, SearchRequest, SearchResponse, SearchResult, SharedFileInfo } from './daemon-api.ts'
+import type { DaemonApi, DownloadInfo, GetProgress, GetRequest, GetResult, IdInfo, MetricsText, OverlayInfo, PeerInfo, SearchRequest, SearchResponse, SearchResult, SharedFileInfo } from './daemon-api.ts'
 import type { CreateNodeInit, Logger, Manifest, Mode, SearchHit, SedaiLibp2p, Source, TransferService } from '@sedai/core'
 
 /** The daemon's options, as `sedai daemon` parses them (args.ts). */
@@ -36,6 +41,7 @@ export class Daemon implements DaemonApi {
   private readonly log: Logger
   private readonly store: ContentStore
   private readonly counters = new Stats()
+  private readonly downloadLog = new DownloadLog()
   private readonly startedAt = Date.now()
   private node?: Node
   private api?: { url: string, token: string, close: () => Promise<void> }
@@ -44,6 +50,9 @@ export class Daemon implements DaemonApi {
   private resolveStopped!: () => void
   private modes: Mode[] = []
   private readonly extras: DaemonExtras
+  /** `/metrics`; only with the control API (the lab's embedded daemons have neither) */
+  private readonly exporter?: DaemonMetrics
+  private activeDownloads = 0
 
   constructor (config: DaemonConfig, logger: Logger, extras: DaemonExtras = {}) {
     this.config = config
@@ -51,6 +60,8 @@ export class Daemon implements DaemonApi {
     this.log = logger.child({ component: 'daemon' })
     this.store = new ContentStore({ repo: config.repo, logger })
     this.stopped = new Promise(resolve => { this.resolveStopped = resolve })
+    // before the modes start, so the histograms see every observation
+    if (extras.api !== false) this.exporter = createDaemonMetrics({ modes: config.modes, counters: this.counters, stats: async () => await this.stats() })
   }
 
   async start (logger: Logger): Promise<void> {
@@ -93,7 +104,7 @@ export class Daemon implements DaemonApi {
         modes: [...this.config.modes]
       })
     }
-    if (this.extras.api !== false) this.api = await startApiServer({ api: this, host: this.config.api.host, port: this.config.api.port, repo: this.config.repo, logger })
+    if (this.extras.api !== false) this.api = await startApiServer({ api: this, host: this.config.api.host, port: this.config.api.port, repo: this.config.repo, logger, dashboard: createDashboard() })
     const id = await this.id()
     this.log.info({ peerId: id.peerId, addrs: id.addrs, api: this.api?.url, repo: this.config.repo, modes: id.modes }, 'daemon started')
     if (this.config.faultCorrupt > 0) this.log.warn({ rate: this.config.faultCorrupt }, 'fault injection: corrupting served chunks on purpose')
@@ -155,6 +166,34 @@ export class Daemon implements DaemonApi {
   }
 
   async get (req: GetRequest, onProgress: (p: GetProgress) => void, signal: AbortSignal): Promise<GetResult> {
+    this.activeDownloads++
+    const entry = this.downloadLog.start(req.cid)
+    try {
+      const result = await this.download(req, (p) => { entry.progress(p); onProgress(p) }, signal)
+      entry.done(result)
+      this.counters.inc('downloads.completed')
+      return result
+    } catch (err) {
+      entry.failed(err)
+      this.counters.inc('downloads.failed')
+      throw err
+    } finally {
+      this.activeDownloads--
+    }
+  }
+
+  /** Running and recent downloads, for the dashboard. */
+  async downloads (): Promise<{ downloads: DownloadInfo[] }> {
+    return { downloads: this.downloadLog.list() }
+  }
+
+  /** The overlay as this node knows it, for the dashboard's graph. */
+  async overlay (): Promise<OverlayInfo> {
+    const node = this.libp2p
+    return buildOverlay({ self: node.peerId.toString(), modes: this.modes, connected: node.getPeers().map(String) })
+  }
+
+  private async download (req: GetRequest, onProgress: (p: GetProgress) => void, signal: AbortSignal): Promise<GetResult> {
     const cid = parseCid(req.cid)
     const deadline = AbortSignal.any([signal, AbortSignal.timeout(req.timeoutMs ?? DEFAULTS.getTimeoutMs)])
     // the supernode generation transfers in-band by default: the path caches
@@ -165,7 +204,7 @@ export class Daemon implements DaemonApi {
       try {
         const result = await relay.getInBand(cid.toString(), {
           signal: deadline,
-          onProgress,
+          onProgress: this.countInBand(onProgress),
           resolveDest: async (manifest: Manifest) => await this.resolveDest(req.out, manifest)
         })
         if (result.fetched > 0) this.sharesChanged()
@@ -196,6 +235,22 @@ export class Daemon implements DaemonApi {
     if (result.fetched > 0) this.sharesChanged()
     const { name: _name, ...rest } = result
     return rest
+  }
+
+  /**
+   * Counts an in-band download's verified chunks and bytes (the transfer
+   * service counts direct ones): it reports progress once per chunk written.
+   */
+  private countInBand (onProgress: (p: GetProgress) => void): (p: GetProgress) => void {
+    let counted = 0
+    return (p) => {
+      if (p.fetched > counted) {
+        this.counters.inc('transfer.inBandChunksFetched')
+        this.counters.inc('transfer.inBandBytesFetched', p.fetched - counted)
+        counted = p.fetched
+      }
+      onProgress(p)
+    }
   }
 
   /**
@@ -246,6 +301,7 @@ export class Daemon implements DaemonApi {
     const failures: string[] = []
     for (const mode of searchers) {
       const signal = AbortSignal.timeout(timeoutMs)
+      const started = performance.now()
       try {
         const hits = await (mode.search as NonNullable<Mode['search']>)(req.query, {
           timeoutMs,
@@ -253,11 +309,13 @@ export class Daemon implements DaemonApi {
           ttl: req.ttl,
           onHit: onResult === undefined ? undefined : (hit) => { onResult(toResult(hit)) }
         })
+        this.counters.observe('search.seconds', (performance.now() - started) / 1000, { mode: mode.name, outcome: hits.length > 0 ? 'hits' : 'empty' })
         if (hits.length > 0 || mode === searchers[searchers.length - 1]) {
           const note = failures.length > 0 ? `answered by ${mode.name}; ${failures.join('; ')}` : undefined
           return { results: mergeHits(hits), ...(note !== undefined ? { note } : {}) }
         }
       } catch (err: any) {
+        this.counters.observe('search.seconds', (performance.now() - started) / 1000, { mode: mode.name, outcome: 'error' })
         failures.push(`${mode.name} failed: ${err.message}`)
         this.log.info({ mode: mode.name, err: err.message }, 'search mode failed; trying the next')
       }
@@ -307,10 +365,16 @@ export class Daemon implements DaemonApi {
       streams: node.getConnections().reduce((n, c) => n + c.streams.length, 0),
       shared: this.store.list().length,
       partialDownloads: this.store.listDownloads().length,
+      activeDownloads: this.activeDownloads,
       // the whole process's (a lab worker hosts many daemons in one)
       process: processStats(),
       ...counters
     }
+  }
+
+  async metrics (): Promise<MetricsText> {
+    if (this.exporter === undefined) throw new NotFoundError('this daemon has no metrics (it runs without the control API)')
+    return await this.exporter.render()
   }
 
   async stop (): Promise<void> {
@@ -323,6 +387,7 @@ export class Daemon implements DaemonApi {
       this.log.info({ reason }, 'daemon stopping')
       try {
         await this.api?.close()
+        this.exporter?.close()
         for (const mode of [...this.modes].reverse()) {
           await mode.stop().catch((err: any) => { this.log.warn({ mode: mode.name, err: err.message }, 'mode failed to stop') })
         }

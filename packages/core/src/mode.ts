@@ -74,10 +74,25 @@ export interface Mode {
   /** what this mode knows of a connected peer, for `sedai peers` (e.g. its role and score) */
   peerInfo?: (peerId: string) => Record<string, unknown> | undefined
   /**
+   * This node's links in the mode's overlay, for the dashboard's graph (modes
+   * without it are drawn from `info` and `peerInfo`): e.g. the DHT's routing
+   * table contacts with their buckets.
+   */
+  overlay?: () => OverlayLink[]
+  /**
    * `get` without --from goes in-band through this mode (the supernode
    * generation: the transfer follows the query path so the path can cache).
    */
   readonly inBandDefault?: boolean
+}
+
+/** One link of this node in a mode's overlay: a peer and what it is to this node. */
+export interface OverlayLink {
+  peerId: string
+  /** the peer's place: a flood neighbour, a supernode or leaf, a plain peer, the directory server, a DHT contact */
+  kind: 'neighbour' | 'supernode' | 'leaf' | 'peer' | 'directory-server' | 'dht'
+  /** DHT contacts: the k-bucket, as the length of the prefix the peer's Kademlia id shares with ours (0-255) */
+  bucket?: number
 }
 
 /** What a mode's factory gets: the daemon's parsed options. */

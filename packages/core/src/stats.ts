@@ -1,3 +1,6 @@
+/** Receives the samples of Stats.observe: a distribution's name ('search.seconds'), the value and its labels. */
+export type Observer = (name: string, value: number, labels: Record<string, string>) => void
+
 /**
  * Counters shared by every service of a daemon. Keys are dotted paths
  * ('transfer.bytesServed', 'messages.transfer.in.CHUNK_REPLY'); `toJSON()`
@@ -5,6 +8,7 @@
  */
 export class Stats {
   private readonly counters = new Map<string, number>()
+  private readonly observers = new Set<Observer>()
 
   inc (key: string, n = 1): void {
     this.counters.set(key, (this.counters.get(key) ?? 0) + n)
@@ -18,6 +22,26 @@ export class Stats {
   message (protocol: string, direction: 'in' | 'out', type: string, bytes: number): void {
     this.inc(`messages.${protocol}.${direction}.${type}`)
     this.inc(`bytes.${protocol}.${direction}.${type}`, bytes)
+  }
+
+  /** Every counter as [dotted key, value], in no particular order. */
+  entries (): Array<[string, number]> {
+    return [...this.counters]
+  }
+
+  /**
+   * One sample of a distribution (a latency in seconds), handed to whoever
+   * listens (the daemon's /metrics histograms) and not kept: a histogram's
+   * buckets are fixed by its reader, and `sedai stats` keeps its own percentiles.
+   */
+  observe (name: string, value: number, labels: Record<string, string> = {}): void {
+    for (const fn of this.observers) fn(name, value, labels)
+  }
+
+  /** Calls `fn` with every later observe(); returns the function that stops it. */
+  onObserve (fn: Observer): () => void {
+    this.observers.add(fn)
+    return () => { this.observers.delete(fn) }
   }
 
   toJSON (): Record<string, unknown> {

@@ -13,7 +13,7 @@ import type { LookupResult } from './lookup.ts'
 import type { ResultFile } from './protocol/messages.ts'
 import type { KadDHT, KadDHTComponents, SingleKadDHT } from '@libp2p/kad-dht'
 import type { PeerId, PeerInfo } from '@libp2p/interface'
-import type { Logger, Mode, ModeContext, ModeInit, SearchHit, SearchOptions, SharedFile, Source } from '@sedai/core'
+import type { Logger, Mode, ModeContext, ModeInit, OverlayLink, SearchHit, SearchOptions, SharedFile, Source } from '@sedai/core'
 
 /**
  * The kad-dht service with sedai's settings: the private protocol id, server
@@ -299,6 +299,9 @@ export class DhtPeer implements Mode {
     push(this.queried, r.queried)
     // running sums, so a caller can take differences over an interval (the lab's messages per search)
     this.counts.queriedTotal += r.queried
+    // every lookup into the /metrics histograms too: the arrays above keep only the latest samples
+    this.ctx?.stats.observe('dht.lookupSeconds', r.durationMs / 1000, { outcome: r.firstProviderMs !== undefined ? 'found' : r.self ? 'self' : 'not_found' })
+    if (r.firstProviderMs !== undefined) this.ctx?.stats.observe('dht.firstProviderSeconds', r.firstProviderMs / 1000)
     if (r.firstProviderMs !== undefined) {
       this.counts.found++
       push(this.latencies, r.firstProviderMs)
@@ -312,6 +315,7 @@ export class DhtPeer implements Mode {
 
   private async lookup (cid: CID, signal: AbortSignal): Promise<LookupResult> {
     if (this.dht === undefined || this.ctx === undefined) throw new DhtNotStartedError('dht mode is not running')
+    const started = performance.now()
     try {
       const r = await findProvidersTracked(this.dht, cid, {
         signal: AbortSignal.any([signal, this.controller.signal]),
@@ -326,6 +330,7 @@ export class DhtPeer implements Mode {
     } catch (err: any) {
       this.counts.lookups++
       this.counts.failed++
+      this.ctx?.stats.observe('dht.lookupSeconds', (performance.now() - started) / 1000, { outcome: 'failed' })
       this.log.debug({ key: cid.toString(), err: err.message }, 'lookup failed')
       throw err
     }
@@ -455,6 +460,37 @@ export class DhtPeer implements Mode {
   info (): Record<string, unknown> {
     return { protocol: this.config.protocol, routingTableSize: this.dht?.routingTable.size ?? 0 }
   }
+
+  /** The routing table's contacts, each with its bucket (the prefix length its Kademlia id shares with ours). */
+  overlay (): OverlayLink[] {
+    // kad-dht's public type has only the size; its routing table keeps the trie in `kb`
+    const kb = (this.dht?.routingTable as RoutingTableTrie | undefined)?.kb
+    const self = kb?.localPeer?.kadId
+    if (kb === undefined || self === undefined) return []
+    const links: OverlayLink[] = []
+    for (const contact of kb.toIterable()) {
+      links.push({ peerId: contact.peerId.toString(), kind: 'dht', bucket: commonPrefixLength(self, contact.kadId) })
+    }
+    return links
+  }
+}
+
+/** The part of kad-dht's RoutingTable that overlay() reads (not in its public types, hence optional). */
+interface RoutingTableTrie {
+  kb?: {
+    localPeer?: { kadId: Uint8Array }
+    toIterable: () => Iterable<{ peerId: PeerId, kadId: Uint8Array }>
+  }
+}
+
+/** Leading bits two Kademlia ids share: the index of the k-bucket one falls in, seen from the other. */
+export function commonPrefixLength (a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const x = a[i] ^ b[i]
+    if (x !== 0) return i * 8 + Math.clz32(x) - 24
+  }
+  return n * 8
 }
 
 function pick<T extends Record<string, number>> (o: T, keys: Array<keyof T>): Record<string, number> {
