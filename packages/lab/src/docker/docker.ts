@@ -5,7 +5,10 @@ import { DockerError } from '../errors.ts'
 
 export async function run (cmd: string, args: string[], timeoutMs: number = DEFAULTS.dockerCommandTimeoutMs): Promise<string> {
   return await new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    // docker-compose v1 gives up on a slow engine after COMPOSE_HTTP_TIMEOUT (60 s): bringing up 30 containers on a
+    // loaded 2-core machine with the vfs driver took longer; our own deadline (timeoutMs) is the one that counts
+    const env = { ...process.env, COMPOSE_HTTP_TIMEOUT: process.env.COMPOSE_HTTP_TIMEOUT ?? String(Math.ceil(timeoutMs / 1000)) }
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env }, (err, stdout, stderr) => {
       if (err === null) { resolve(stdout); return }
       const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? `${cmd} is not installed` : (stderr.trim().split('\n').slice(-3).join(' / ') || err.message)
       reject(new DockerError(`'${cmd} ${args.join(' ')}' failed: ${why}`))
