@@ -102,3 +102,11 @@ test('a partition fault: its own wording, success counting only reachable holder
 test('markdown tables escape pipes', () => {
   assert.equal(markdownTable(['a|b', 'c'], [['1', 'x|y']]), '| a\\|b | c |\n|---|---|\n| 1 | x\\|y |')
 })
+
+test('a report rebuilt from results.json: a run without downloads (NaN, written as null) still draws its charts', () => {
+  const results = [result('flood N=16', { downloadSuccess: NaN }), result('dht N=16', {})]
+  const reread = JSON.parse(JSON.stringify(results)) as RunResult[]
+  assert.equal((reread[0].summary as any).downloadSuccess, null)
+  const report = buildReport({ topology, results: reread, failed: [], command: 'c', machine: 'm', startedAt: new Date(0), durationMs: 1 })
+  assert.match(report.markdown, /success\.svg/)
+})

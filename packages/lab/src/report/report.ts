@@ -194,9 +194,9 @@ export function buildReport (input: ReportInput): Report {
   }
   // the comparison on the same workload
   lines.push('## Side by side', '')
-  lines.push(add('success.svg', { kind: 'bar', title: 'Search and download success', yLabel: 'fraction', categories: results.map(r => r.spec.id), series: [{ name: 'searches', values: results.map(r => r.summary.successRate) }, { name: 'downloads', values: results.map(r => r.summary.downloadSuccess) }] }), '')
+  lines.push(add('success.svg', { kind: 'bar', title: 'Search and download success', yLabel: 'fraction', categories: results.map(r => r.spec.id), series: [{ name: 'searches', values: results.map(r => r.summary.successRate ?? NaN) }, { name: 'downloads', values: results.map(r => r.summary.downloadSuccess ?? NaN) }] }), '')
   lines.push(add('first-hit.svg', { kind: 'bar', title: 'Time to first hit (p50)', yLabel: 'ms', categories: results.map(r => r.spec.id), series: [{ name: 'first hit p50', values: results.map(r => r.summary.firstHitP50Ms ?? NaN) }] }), '')
   lines.push(add('download-time.svg', { kind: 'bar', title: 'Download time (p50)', yLabel: 'ms', categories: results.map(r => r.spec.id), series: [{ name: 'download p50', values: results.map(r => r.summary.downloadP50Ms ?? NaN) }] }), '')
-  lines.push(add('messages.svg', { kind: 'bar', title: 'Messages per query', yLabel: 'messages', categories: results.map(r => r.spec.id), series: [{ name: 'messages per query', values: results.map(r => r.summary.messagesPerQuery) }] }), '')
+  lines.push(add('messages.svg', { kind: 'bar', title: 'Messages per query', yLabel: 'messages', categories: results.map(r => r.spec.id), series: [{ name: 'messages per query', values: results.map(r => r.summary.messagesPerQuery ?? NaN) }] }), '')
   return { markdown: lines.join('\n') + '\n', charts }
 }
