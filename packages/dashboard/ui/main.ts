@@ -2,7 +2,8 @@
  * The dashboard page: the node, the overlay graph, search, downloads and
  * shared files, kept live by the daemon's event stream.
  */
-import { ApiClient } from './api.ts'
+import type { ApiClient } from './api.ts'
+import { setStatus, signIn } from './signin.ts'
 import { byId, bytes, el, rate, shortId } from './dom.ts'
 import { KIND_LABELS, OverlayGraph } from './graph.ts'
 import type { DownloadInfo, IdInfo, OverlayInfo, OverlayKind, SearchResult, SharedFile } from './types.ts'
@@ -33,52 +34,11 @@ declare global {
   }
 }
 
-/**
- * The API token, asked of the user: the daemon never puts it in the page (any
- * local process could fetch the page; the api file is readable by its owner
- * only). Kept in sessionStorage, which only this origin (scheme, host and
- * port) can read, until the tab closes; a token the API refuses is dropped.
- */
-async function signIn (): Promise<ApiClient> {
-  const saved = sessionStorage.getItem(TOKEN_KEY)
-  if (saved !== null) {
-    const c = new ApiClient(saved)
-    if (await c.accepted()) return c
-    sessionStorage.removeItem(TOKEN_KEY)
-  }
-  const panel = byId('login')
-  panel.hidden = false
-  const input = byId<HTMLInputElement>('login-token')
-  input.focus()
-  return await new Promise((resolve) => {
-    byId<HTMLFormElement>('login-form').addEventListener('submit', (e) => {
-      e.preventDefault()
-      const token = input.value.trim()
-      if (token === '') return
-      const c = new ApiClient(token)
-      void c.accepted().then((ok) => {
-        if (!ok) {
-          byId('login-status').textContent = 'the daemon refused this token (it changes at every daemon start)'
-          return
-        }
-        sessionStorage.setItem(TOKEN_KEY, token)
-        input.value = ''
-        panel.hidden = true
-        resolve(c)
-      })
-    })
-  })
-}
 
 const state: DashboardState = { files: [], downloads: [], results: new Map(), started: new Map(), events: {} }
 let client: ApiClient
 let graph: OverlayGraph
 
-function setStatus (text: string, kind: 'connecting' | 'live' | 'error'): void {
-  const status = byId('status')
-  status.textContent = text
-  status.dataset.state = kind
-}
 
 function renderNode (id: IdInfo): void {
   byId('self').textContent = id.peerId
@@ -241,7 +201,7 @@ async function follow (): Promise<void> {
 
 async function start (): Promise<void> {
   setStatus('sign in', 'connecting')
-  client = await signIn()
+  client = await signIn(TOKEN_KEY, 'the daemon refused this token (it changes at every daemon start)')
   byId('app').hidden = false
   graph = new OverlayGraph(byId('graph'))
   window.sedaiDashboard = { cy: graph.cy, state }

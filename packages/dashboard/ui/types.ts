@@ -45,3 +45,30 @@ export interface DownloadInfo {
 }
 
 export interface ApiError { error: { code: string, message: string } }
+
+/** The lab view's snapshot (packages/lab/src/dashboard.ts LabView; these mirror it). */
+export type LabNodeKind = 'directory-server' | 'directory' | 'flood' | 'supernode' | 'leaf' | 'dht'
+
+export interface LabNode {
+  index: number
+  peerId?: string
+  generation: 'directory' | 'flood' | 'supernode' | 'dht'
+  kind: LabNodeKind
+  state: 'starting' | 'up' | 'dead'
+  msgRate: number
+  byteRate: number
+  messages: number
+  connections?: number
+}
+
+export interface LabEdge { id: string, source: string, target: string, kinds: string[], msgRate?: number, dead: boolean }
+
+export interface LabView {
+  run?: { id: string, generation: string, peers: number, number: number }
+  phase: 'waiting' | 'setup' | 'search' | 'download' | 'done'
+  searches: { done: number, ok: number, total: number }
+  faults: Array<{ kind: 'kill' | 'restart', peers: number[], atMs: number }>
+  nodes: LabNode[]
+  edges: LabEdge[]
+  sampledAt?: number
+}

@@ -55,5 +55,13 @@ export const DEFAULTS = {
   /** How long a new container's agent may take to accept the runner (ms): a container under the vfs storage driver starts slowly. */
   agentConnectTimeoutMs: 180_000,
   /** A docker or docker-compose command's deadline (ms). */
-  dockerCommandTimeoutMs: 300_000
+  dockerCommandTimeoutMs: 300_000,
+  /** `--dashboard`: how often the lab view samples every peer's stats and overlay (ms); rates are per this interval */
+  dashboardSampleMs: 1000,
+  /** `--dashboard`: a comment on an idle event stream this often (ms), so proxies and the browser keep it open */
+  dashboardKeepAliveMs: 15_000,
+  /** `--dashboard`: the file in the run's --out folder (mode 0600) with the page's address and token */
+  dashboardFile: 'dashboard.json',
+  /** `--dashboard`: event streams open at once (a tab each) */
+  dashboardMaxStreams: 16
 } as const

@@ -39,3 +39,9 @@ export class AgentProtocolError extends LabError {
   override readonly code = 'ERR_LAB_AGENT_PROTOCOL'
   override name = 'AgentProtocolError'
 }
+
+/** The lab dashboard cannot serve: a non-loopback address, a bad `--dashboard` value, a port in use. */
+export class LabDashboardError extends LabError {
+  override readonly code = 'ERR_LAB_DASHBOARD'
+  override name = 'LabDashboardError'
+}

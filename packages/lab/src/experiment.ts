@@ -8,6 +8,7 @@ import { DockerCluster } from './docker/cluster.ts'
 import { plan } from './workload.ts'
 import type { GetOutcome, MemoryReport, PeerSpec, SearchOutcome } from './messages.ts'
 import type { Nodes, Placement } from './nodes.ts'
+import type { LabObserver } from './observer.ts'
 import { isPartition } from './topology.ts'
 import type { Fault, RunSpec, Topology } from './topology.ts'
 import type { LabFile } from './workload.ts'
@@ -230,6 +231,8 @@ export interface RunOptions {
   /** docker: the image of every container */
   image?: string
   log: (msg: string) => void
+  /** watches the run as it goes (the lab dashboard); none by default */
+  observer?: LabObserver
 }
 
 export const RUNNERS = ['local', 'docker'] as const
@@ -259,6 +262,7 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
       for (const v of picked) l.solo.add(v)
     }
     const work = plan(l.eligible.length, topology.files, topology.workload, seed)
+    opts.observer?.runStarted({ spec, nodes: cluster, peers: l.specs, searches: work.searches.length })
     // the seeds of the overlay first (the server, the first supernodes), then everyone
     const first = spec.generation === 'directory' ? [0] : spec.generation === 'supernode' ? l.supernodes : []
     const firstSet = new Set(first)
@@ -306,6 +310,7 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
     let peakPerPeerMB = perPeerMB(await cluster.memory())
 
     // ---- search phase
+    opts.observer?.phase('search')
     const before = await cluster.stats()
     const down = new Set<number>()
     const carried = new Map<number, number>()
@@ -352,6 +357,7 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
               down.add(v)
               await cluster.kill(v)
             }
+            opts.observer?.killed(victims)
             p.rec = { kill: f.kill, peers: victims, atMs: performance.now() - started }
             opts.log(`${spec.id}: killed ${f.kill} (peers ${victims.join(', ')}) before search ${seq}`)
           }
@@ -368,6 +374,7 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
             opts.log(`${spec.id}: partition healed before search ${seq}`)
           } else {
             for (const v of p.rec.peers) { await cluster.restart(v); down.delete(v) }
+            opts.observer?.restarted(p.rec.peers)
             opts.log(`${spec.id}: restarted ${p.rec.peers.join(', ')} before search ${seq}`)
           }
           p.rec.restartedAtMs = performance.now() - started
@@ -398,6 +405,7 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
         const r = await cluster.call<SearchOutcome>(searcher, { op: 'search', index: searcher, query: files[s.file].token, ttl: spec.ttl, timeoutMs: topology.workload.searchTimeoutMs })
           .catch((err: Error): SearchOutcome => ({ hits: [], ms: 0, error: err.message }))
         const hit = r.hits.find(h => h.cid === cids[s.file])
+        opts.observer?.search({ ok: hit !== undefined })
         searches.push({ seq: s.seq, atMs, file: s.file, reachable: live, ok: hit !== undefined, firstHitMs: hit !== undefined ? r.firstHitMs : undefined, ms: r.ms, providers: hit?.providers ?? 0, phase, ...(r.error !== undefined ? { error: r.error } : {}) })
       }
     }))
@@ -414,6 +422,7 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
     }
 
     // ---- download phase: one at a time, so later downloads can use what earlier ones left (caches, new holders)
+    opts.observer?.phase('download')
     const servedBefore = await cluster.stats()
     for (const s of work.searches.filter(x => x.download)) {
       let who = l.eligible[s.searcher]
@@ -473,6 +482,7 @@ export async function runNetwork (spec: RunSpec, opts: RunOptions): Promise<RunR
     const conditionsMethod = cluster instanceof DockerCluster ? cluster.conditionsMethod : undefined
     return { spec, runner: opts.runner, ...(conditionsMethod !== undefined ? { conditionsMethod } : {}), summary, searches, downloads, faults, memory }
   } finally {
+    opts.observer?.runEnded()
     await cluster.stop()
   }
 }

@@ -109,6 +109,14 @@ export async function handle (req: Request): Promise<unknown> {
       }
       return out
     }
+    case 'overlay': {
+      const out: Record<number, unknown> = {}
+      for (const i of req.indexes ?? [...peers.keys()]) {
+        const d = peers.get(i)
+        if (d !== undefined) out[i] = await d.overlay()
+      }
+      return out
+    }
     case 'stop': {
       const d = peers.get(req.index)
       peers.delete(req.index)

@@ -40,6 +40,8 @@ export type Request =
   | { op: 'search', index: number, query: string, ttl?: number, timeoutMs: number }
   | { op: 'get', index: number, cid: string, out: string, timeoutMs: number }
   | { op: 'stats', indexes?: number[] }
+  /** each daemon's overlay() (its own links), for the lab dashboard */
+  | { op: 'overlay', indexes?: number[] }
   | { op: 'stop', index: number }
   | { op: 'memory' }
   | { op: 'shutdown' }

@@ -42,6 +42,8 @@ export interface Nodes {
   /** every live peer's `stats`, by index */
   stats: () => Promise<Map<number, Record<string, any>>>
   memory: () => Promise<MemoryReport[]>
+  /** every live peer's overlay() (the links it knows of), by index; for the lab dashboard */
+  overlays?: () => Promise<Map<number, Record<string, any>>>
   /** docker only: drop every packet between side `a` and side `b` (no reset: connections stall) */
   partition?: (a: number[], b: number[]) => Promise<void>
   /** docker only: undo the partition */

@@ -8,6 +8,7 @@ import { isPartition, parseTopology } from './topology.ts'
 import { fileSet, writeFiles } from './workload.ts'
 import type { RunResult, Runner } from './experiment.ts'
 import type { Topology } from './topology.ts'
+import type { LabObserver } from './observer.ts'
 
 export interface LabRunOptions {
   /** where report.md, the SVGs and results.json go */
@@ -23,6 +24,8 @@ export interface LabRunOptions {
   /** docker runner: the image (default SEDAI_IMAGE, else DEFAULTS.dockerImage) */
   image?: string
   log?: (msg: string) => void
+  /** watches each run as it goes (the lab dashboard, `--dashboard`) */
+  observer?: LabObserver
 }
 
 /** How a lab run was made, kept in results.json so a report can be rebuilt from it. */
@@ -92,7 +95,7 @@ export async function runLab (topology: Topology, opts: LabRunOptions): Promise<
       log(`run ${i + 1}/${runs.length}: ${spec.id}`)
       const dir = join(scratch, `run-${i}`)
       try {
-        results.push(await runNetwork(spec, { topology, files, paths, dir, log, runner, image: opts.image ?? process.env.SEDAI_IMAGE }))
+        results.push(await runNetwork(spec, { topology, files, paths, dir, log, runner, image: opts.image ?? process.env.SEDAI_IMAGE, ...(opts.observer !== undefined ? { observer: opts.observer } : {}) }))
       } catch (err: any) {
         log(`${spec.id} failed: ${err.message}`)
         failed.push({ id: spec.id, error: err.message })

@@ -238,6 +238,16 @@ export class DockerCluster implements Nodes {
     return out
   }
 
+  /** Every live peer's overlay(), by index (the lab dashboard's graph). */
+  async overlays (): Promise<Map<number, Record<string, any>>> {
+    const out = new Map<number, Record<string, any>>()
+    await Promise.all([...this.peers.values()].filter(p => p.client.alive).map(async p => {
+      const res = await p.client.call<Record<string, Record<string, any>>>({ op: 'overlay' })
+      for (const [i, o] of Object.entries(res)) out.set(Number(i), o)
+    }))
+    return out
+  }
+
   async memory (): Promise<MemoryReport[]> {
     return await Promise.all([...this.peers.values()].filter(p => p.client.alive).map(async p => await p.client.call<MemoryReport>({ op: 'memory' })))
   }

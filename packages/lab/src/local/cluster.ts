@@ -168,6 +168,16 @@ export class Cluster implements Nodes {
     return out
   }
 
+  /** Every live peer's overlay(), by index (the lab dashboard's graph). */
+  async overlays (): Promise<Map<number, Record<string, any>>> {
+    const out = new Map<number, Record<string, any>>()
+    await Promise.all(this.workers.filter(w => w.alive).map(async w => {
+      const res = await w.call<Record<string, Record<string, any>>>({ op: 'overlay' })
+      for (const [i, o] of Object.entries(res)) out.set(Number(i), o)
+    }))
+    return out
+  }
+
   /** RSS of every worker and the peers it hosts. */
   async memory (): Promise<MemoryReport[]> {
     return await Promise.all(this.workers.filter(w => w.alive).map(async w => await w.call<MemoryReport>({ op: 'memory' })))
