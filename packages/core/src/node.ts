@@ -2,7 +2,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
+import { coalescedTcp } from './tcp-writes.ts'
 import { createLibp2p } from 'libp2p'
 import { DEFAULTS } from './config.ts'
 import { idleConnectionReaper } from './idle-reaper.ts'
@@ -65,7 +65,8 @@ export async function createNode<S extends ServiceMap = ServiceMap> (init: Creat
       listen: [...(init.listen ?? DEFAULTS.listen)],
       announce: init.announce
     },
-    transports: [tcp()],
+    // one socket write per Noise message, not four (tcp-writes.ts says why)
+    transports: [coalescedTcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({
       // a 1 MiB chunk fits the first window, so a fresh stream does not stall

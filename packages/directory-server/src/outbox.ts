@@ -1,4 +1,4 @@
-import { frame } from '@sedai/core'
+import { atTurnEnd, frame } from '@sedai/core'
 import type { FramedStream } from '@sedai/core'
 
 /**
@@ -32,7 +32,7 @@ export class Outbox {
     this.frames++
     if (!this.scheduled) {
       this.scheduled = true
-      setImmediate(() => { this.flush() })
+      atTurnEnd(() => { this.flush() })
     }
   }
 
