@@ -126,6 +126,8 @@ export const SECTIONS: Array<{ title: string, rows: Row[] }> = [
       dir('maxThrottleMs', 'pause of a throttled stream per refused message', '(the pause itself)'),
       dir('graceMs', 'session without a message; a gone peer\'s entries kept', 'stream aborted; entries dropped'),
       dir('searchCacheEntries', 'cached search answers', 'least recently used dropped'),
+      dir('hitCacheEntries', 'files kept encoded for search replies', 'oldest dropped'),
+      dir('maxSessionPeers', 'peer-table entries a session is known to hold', 'all forgotten; the next reply says peersReset and resends'),
       dir('latencyWindow', 'search latencies kept for stats', 'oldest dropped')
     ]
   },

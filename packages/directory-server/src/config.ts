@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '@sedai/core/errors'
+import { MAX_SESSION_PEERS } from './constants.ts'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -99,7 +100,15 @@ export const DIRECTORY_DEFAULTS = {
   mergePages: 16,
   mergeQuietMs: 2_000,
   /** Repeated identical searches are answered from a cache until the index changes; entries kept. 0 = off. env SEDAI_DIRECTORY_CACHE */
-  searchCacheEntries: 1_000
+  searchCacheEntries: 1_000,
+  /**
+   * Files kept encoded as search replies carry them (DirectoryIndex): a search
+   * whose files are all here reads only FTS5's rowids. About 200 bytes each.
+   * 0 = off (every search joins the files table). env SEDAI_DIRECTORY_HIT_CACHE
+   */
+  hitCacheEntries: 100_000,
+  /** Peer-table entries remembered per session (at most MAX_SESSION_PEERS, the protocol's bound; constants.ts) */
+  maxSessionPeers: MAX_SESSION_PEERS
 }
 
 export type DirectoryConfig = typeof DIRECTORY_DEFAULTS
@@ -112,6 +121,7 @@ const ENV: Record<string, keyof typeof DIRECTORY_DEFAULTS> = {
   SEDAI_DIRECTORY_QUERY_RATE: 'queryRate',
   SEDAI_DIRECTORY_CONTROL_RATE: 'controlRate',
   SEDAI_DIRECTORY_CACHE: 'searchCacheEntries',
+  SEDAI_DIRECTORY_HIT_CACHE: 'hitCacheEntries',
   SEDAI_DIRECTORY_MAX_PEERS: 'maxPeers',
   SEDAI_DIRECTORY_MAX_PEER_STATES: 'maxPeerStates'
 }

@@ -55,6 +55,7 @@ interface Statements {
   filesOfPeerByCid: StatementSync
   insertName: StatementSync
   deleteName: StatementSync
+  searchIds: StatementSync
   search: StatementSync
   lookup: StatementSync
   lookupCount: StatementSync
@@ -64,10 +65,20 @@ interface Statements {
 }
 
 export interface SearchRows {
-  hits: SearchHitTuple[]
+  /** the hits as a UTF-8 JSON list of SearchHitTuple, best first */
+  json: Uint8Array
+  count: number
   /** peer rows named in the hits */
   peers: number[]
 }
+
+/** A file as search replies carry it, encoded once: its SearchHitTuple in JSON, and its provider rows. */
+interface Hit { json: Uint8Array, peers: number[] }
+
+const encoder = new TextEncoder()
+const OPEN = encoder.encode('[')
+const COMMA = encoder.encode(',')
+const CLOSE = encoder.encode(']')
 
 /** The index. Every method is synchronous (node:sqlite); writes are one transaction each. */
 export class DirectoryIndex {
@@ -86,10 +97,20 @@ export class DirectoryIndex {
   private lastWrite = 0
   /** provider rows kept with each file for search replies */
   private readonly perHit: number
+  /**
+   * Files as search replies carry them, by file id, so a search reads only
+   * FTS5's rank-ordered rowids (no join, no row decoding) when its files are
+   * here: popular searches return the same top-ranked files. Dropped when the
+   * file's providers change; the oldest entry goes first when full.
+   */
+  private readonly hits = new Map<number, Hit>()
+  private readonly maxHits: number
+  readonly hitCounts = { hits: 0, misses: 0 }
 
-  constructor (path: string, opts: { providersPerHit?: number } = {}) {
+  constructor (path: string, opts: { providersPerHit?: number, hitCacheEntries?: number } = {}) {
     this.path = path
     this.perHit = opts.providersPerHit ?? 8
+    this.maxHits = opts.hitCacheEntries ?? 100_000
     const db = new DatabaseSync(path)
     try {
       migrate(db)
@@ -113,6 +134,8 @@ export class DirectoryIndex {
   }
 
   get files (): number { return this.fileCount }
+  /** files in the hit cache now */
+  get cachedHits (): number { return this.hits.size }
   get shares (): number { return this.shareCount }
   get peerCount (): number { return this.peersById.size }
 
@@ -249,6 +272,7 @@ export class DirectoryIndex {
     this.dirty++
     this.lastWrite = performance.now()
     this.generation++
+    this.hits.delete(fileId)
     if (before > 0) this.sql.deleteName.run(rankKey(before, fileId))
     this.shareCount += Math.max(after, 0) - before
     if (after <= 0) {
@@ -261,17 +285,53 @@ export class DirectoryIndex {
     this.sql.insertName.run(rankKey(after, fileId), indexText(name))
   }
 
-  /** The best `max` matches of an FTS5 expression, with up to `providersPerHit` provider rows each. */
+  /**
+   * The best `max` matches of an FTS5 expression, with up to `providersPerHit`
+   * provider rows each: the rank-ordered file ids first, then the files from
+   * the hit cache, or, when one is missing, all of them in one join.
+   */
   search (match: string, max: number): SearchRows {
-    const rows = this.sql.search.all(match, max) as unknown as Array<[string, string, number, number, string | null]>
-    const hits: SearchHitTuple[] = []
-    const peers = new Set<number>()
-    for (const [cid, name, size, providers, list] of rows) {
-      const rowsOf = list === null || list === '' ? [] : list.split(',').map(Number)
-      for (const p of rowsOf) peers.add(p)
-      hits.push([cid, name, size, providers, rowsOf])
+    const ids = this.sql.searchIds.all(match, max) as unknown as Array<[number]>
+    const hits: Hit[] = []
+    for (const [id] of ids) {
+      const hit = this.hits.get(id)
+      if (hit === undefined) break
+      hits.push(hit)
     }
-    return { hits, peers: [...peers] }
+    if (hits.length < ids.length) {
+      this.hitCounts.misses++
+      hits.length = 0
+      for (const [id, cid, name, size, providers, list] of this.sql.search.all(match, max) as unknown as Array<[number, string, string, number, number, string]>) {
+        const rows = list === '' ? [] : list.split(',').map(Number)
+        const hit = { json: encoder.encode(JSON.stringify([cid, name, size, providers, rows])), peers: rows }
+        if (this.maxHits > 0) {
+          if (this.hits.size >= this.maxHits) this.hits.delete(this.hits.keys().next().value as number)
+          this.hits.set(id, hit)
+        }
+        hits.push(hit)
+      }
+    } else if (ids.length > 0) {
+      this.hitCounts.hits++
+    }
+    let length = OPEN.byteLength + CLOSE.byteLength + Math.max(0, hits.length - 1) * COMMA.byteLength
+    for (const h of hits) length += h.json.byteLength
+    const json = new Uint8Array(length)
+    json.set(OPEN, 0)
+    let at = OPEN.byteLength
+    const peers = new Set<number>()
+    for (let i = 0; i < hits.length; i++) {
+      if (i > 0) { json.set(COMMA, at); at += COMMA.byteLength }
+      json.set(hits[i].json, at)
+      at += hits[i].json.byteLength
+      for (const p of hits[i].peers) peers.add(p)
+    }
+    json.set(CLOSE, at)
+    return { json, count: hits.length, peers: [...peers] }
+  }
+
+  /** `search` decoded: the hit tuples (for local callers and tests). */
+  searchHits (match: string, max: number): SearchHitTuple[] {
+    return JSON.parse(new TextDecoder().decode(this.search(match, max).json))
   }
 
   /** Peer rows sharing `cid` (under any name), at most `max`, and how many there are in all. */
@@ -417,8 +477,9 @@ function prepare (db: DatabaseSync): Statements {
     insertName: db.prepare('INSERT INTO names (rowid, terms) VALUES (?, ?)'),
     deleteName: db.prepare('DELETE FROM names WHERE rowid = ?'),
     // FTS5 yields matches in rowid (= rank) order and the join keeps it: no sort, no scan past LIMIT
+    searchIds: arrays(db.prepare(`SELECT rowid % ${ID_SPAN} FROM names WHERE names MATCH ? LIMIT ?`)),
     search: arrays(db.prepare(`
-      SELECT f.cid, f.name, f.size, f.providers, f.peers
+      SELECT f.id, f.cid, f.name, f.size, f.providers, f.peers
       FROM names JOIN files AS f ON f.id = (names.rowid % ${ID_SPAN})
       WHERE names MATCH ? LIMIT ?`)),
     lookup: arrays(db.prepare('SELECT DISTINCT s.peer FROM files f JOIN shares s ON s.file = f.id WHERE f.cid = ? LIMIT ?')),

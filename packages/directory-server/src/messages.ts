@@ -1,7 +1,7 @@
 import { InvalidMessageError } from '@sedai/core/errors'
 
 /**
- * /sedai/directory/1.0.0 messages: one UTF-8 JSON object per frame (the
+ * /sedai/directory/1.1.0 messages: one UTF-8 JSON object per frame (the
  * 4-byte length-prefixed frames every sedai protocol uses). A peer keeps one
  * session stream open to the server; every request carries an `id` (a whole
  * number the peer chooses), and the server answers each request with one reply
@@ -44,7 +44,9 @@ export interface ProviderInfo { peerId: string, addrs: string[], live: boolean }
  *   REGISTER   { files }              (files now registered for the peer)
  *   UNREGISTER { files }
  *   PING       { known }
- *   SEARCH     { hits: [[cid, name, size, providerCount, [peerKey...]]...], peers: { peerKey: ProviderInfo } }
+ *   SEARCH     { hits: [[cid, name, size, providerCount, [peerKey...]]...], peers: { peerKey: ProviderInfo }, peersReset? }
+ *              (peers: only the entries this session has not been sent, or that changed;
+ *               peersReset: the server forgot what it sent, the peer drops its table first)
  *   LOOKUP     { providers: ProviderInfo[], count }
  *   BROWSE     { files: FileTuple[], addrs, total }
  */
@@ -76,12 +78,13 @@ const CLOSE = encoder.encode('}}')
 
 /**
  * A SEARCH reply (status OK) from its parts already in UTF-8: `hits`, the JSON
- * list of hit tuples, and `peers`, the `"key":{...}` entries of its peer table.
+ * list of hit tuples, and `peers`, the `"key":{...}` entries of its peer table
+ * that the session has not had (all of them after a `peersReset`).
  * The server keeps both encoded (hits with a cached search, an entry per
  * provider), so a reply is copied together instead of stringified and encoded.
  */
-export function encodeSearchReply (id: number, hits: Uint8Array, peers: Uint8Array[]): Uint8Array {
-  const head = encoder.encode(`{"id":${id},"status":0,"hits":`)
+export function encodeSearchReply (id: number, hits: Uint8Array, peers: Uint8Array[], peersReset = false): Uint8Array {
+  const head = encoder.encode(`{"id":${id},"status":0,${peersReset ? '"peersReset":true,' : ''}"hits":`)
   let length = head.byteLength + hits.byteLength + PEERS_OPEN.byteLength + Math.max(0, peers.length - 1) + CLOSE.byteLength
   for (const p of peers) length += p.byteLength
   const out = new Uint8Array(length)

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { multiaddr } from '@multiformats/multiaddr'
 import { FrameTooLargeError, FramedStream, InvalidMessageError, SedaiError, parseCid, safeFileName } from '@sedai/core'
-import { DIRECTORY_PROTOCOL } from './constants.ts'
+import { DIRECTORY_PROTOCOL, MAX_SESSION_PEERS } from './constants.ts'
 import { PeerLimitError, RefusedError } from './errors.ts'
 import { DirectoryIndex } from './index-db.ts'
 import { Outbox } from './outbox.ts'
@@ -151,7 +151,7 @@ export class DirectoryServer {
   }
 
   async start (): Promise<void> {
-    const index = new DirectoryIndex(this.dbPath, { providersPerHit: this.config.providersPerHit })
+    const index = new DirectoryIndex(this.dbPath, { providersPerHit: this.config.providersPerHit, hitCacheEntries: this.config.hitCacheEntries })
     this.index = index
     // every remembered peer gets a grace period from now to come back
     const now = Date.now()
@@ -239,6 +239,8 @@ export class DirectoryServer {
     // replies go out once per turn of the event loop, several in one write when
     // the peer has several requests in flight
     const outbox = new Outbox(framed, err => { framed.abort(err) }, frames => { this.counts.replies += frames; this.counts.replyWrites++ })
+    // the peer-table entries this session has been sent (by peer row), so each goes once
+    const sentPeers = new Map<number, Uint8Array>()
     // time spent answering this session since it last gave the event loop a turn
     let busyMs = 0
     try {
@@ -263,7 +265,7 @@ export class DirectoryServer {
         if (bytes === undefined) break
         state.lastSeen = Date.now()
         const started = performance.now()
-        const { reply, type, throttleMs } = await this.handle(state, connection, bytes)
+        const { reply, type, throttleMs } = await this.handle(state, connection, bytes, sentPeers)
         outbox.push(reply)
         const took = performance.now() - started
         if (type === 'SEARCH') this.latencies.add(took)
@@ -292,7 +294,7 @@ export class DirectoryServer {
   }
 
   /** Decodes, rate-limits and answers one request. Never throws for anything the peer sent. */
-  private async handle (state: PeerState, connection: Connection, bytes: Uint8Array): Promise<{ reply: Uint8Array, type?: string, throttleMs: number }> {
+  private async handle (state: PeerState, connection: Connection, bytes: Uint8Array, sentPeers: Map<number, Uint8Array>): Promise<{ reply: Uint8Array, type?: string, throttleMs: number }> {
     let req: Request
     try {
       req = decodeRequest(bytes, this.config)
@@ -310,7 +312,7 @@ export class DirectoryServer {
     }
     let reply: Uint8Array
     try {
-      reply = await this.answer(state, connection, req)
+      reply = await this.answer(state, connection, req, sentPeers)
     } catch (err: any) {
       const expected = err instanceof InvalidMessageError || err instanceof PeerLimitError || err instanceof RefusedError
       if (expected) this.counts.refused++
@@ -321,13 +323,13 @@ export class DirectoryServer {
     return { reply, type: req.type, throttleMs: 0 }
   }
 
-  private async answer (state: PeerState, connection: Connection, req: Request): Promise<Uint8Array> {
+  private async answer (state: PeerState, connection: Connection, req: Request, sentPeers: Map<number, Uint8Array>): Promise<Uint8Array> {
     switch (req.type) {
       case 'HELLO': return await this.hello(state, connection, req)
       case 'REGISTER': return await this.register(state, connection, req)
       case 'UNREGISTER': return await this.unregister(state, req)
       case 'PING': return this.ping(state, req)
-      case 'SEARCH': return this.search(req)
+      case 'SEARCH': return this.search(req, sentPeers)
       case 'LOOKUP': return this.lookup(req)
       case 'BROWSE': return this.browse(req)
     }
@@ -454,7 +456,8 @@ export class DirectoryServer {
     return encodeMessage({ id: req.id, status: Status.OK, known })
   }
 
-  private search (req: Search): Uint8Array {
+  /** `sentPeers`: the session's peer-table entries already sent; the reply carries only the others (and records them). */
+  private search (req: Search, sentPeers: Map<number, Uint8Array>): Uint8Array {
     const max = Math.min(req.max ?? this.config.maxResults, this.config.maxResults)
     const match = matchExpression(req.q, this.config)
     this.counts.searches++
@@ -467,21 +470,32 @@ export class DirectoryServer {
       this.cache.set(key, result)
     } else {
       const rows = this.db.search(match, max)
-      result = { generation: this.db.generation, hits: encodeRaw(JSON.stringify(rows.hits)), peers: rows.peers }
+      result = { generation: this.db.generation, hits: rows.json, peers: rows.peers }
       if (this.config.searchCacheEntries > 0) {
         this.cache.delete(key)
         this.cache.set(key, result)
         if (this.cache.size > this.config.searchCacheEntries) this.cache.delete(this.cache.keys().next().value as string)
       }
     }
-    return encodeSearchReply(req.id, result.hits, result.peers.map(row => this.peerEntry(row)))
+    // peerEntry gives the same bytes until the peer's addresses or liveness change
+    const all = result.peers.map(row => [row, this.peerEntry(row)] as const)
+    let fresh = all.filter(([row, entry]) => sentPeers.get(row) !== entry)
+    let reset = false
+    if (sentPeers.size + fresh.length > Math.min(this.config.maxSessionPeers, MAX_SESSION_PEERS)) {
+      sentPeers.clear()
+      reset = true
+      fresh = all
+    }
+    for (const [row, entry] of fresh) sentPeers.set(row, entry)
+    const entries = fresh.map(([, entry]) => entry)
+    return encodeSearchReply(req.id, result.hits, entries, reset)
   }
 
   /** `sedai search` on the server's own daemon: the index read directly. */
   localSearch (query: string): SearchHit[] {
-    const rows = this.db.search(matchExpression(query, this.config), this.config.maxResults)
+    const hits = this.db.searchHits(matchExpression(query, this.config), this.config.maxResults)
     this.counts.searches++
-    return rows.hits.map(([cid, name, size, , peers]) => ({
+    return hits.map(([cid, name, size, , peers]) => ({
       cid,
       name,
       size,
@@ -586,6 +600,9 @@ export class DirectoryServer {
       indexSegments: db?.segments() ?? 0,
       searchesServed: this.counts.searches,
       searchLatencyMs: this.latencies.summary() ?? null,
+      // searches whose files all came from the hit cache, and those that read them from the tables
+      hitCacheHits: db?.hitCounts.hits ?? 0,
+      hitCacheMisses: db?.hitCounts.misses ?? 0,
       ...this.counts,
       heartbeatMs: this.config.heartbeatMs,
       graceMs: this.config.graceMs,

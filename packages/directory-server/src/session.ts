@@ -1,10 +1,15 @@
 import { FramedStream, TimeoutError } from '@sedai/core'
-import { DIRECTORY_PROTOCOL } from './constants.ts'
+import { DIRECTORY_PROTOCOL, MAX_SESSION_PEERS } from './constants.ts'
 import { DirectoryUnavailableError } from './errors.ts'
 import { decodeReply, encodeMessage } from './messages.ts'
 import { Outbox } from './outbox.ts'
-import type { Reply, Request } from './messages.ts'
+import type { ProviderInfo, Reply, Request } from './messages.ts'
 import type { Connection, Stream } from '@libp2p/interface'
+
+function isProviderInfo (v: unknown): v is ProviderInfo {
+  const p = v as ProviderInfo
+  return typeof p === 'object' && p !== null && typeof p.peerId === 'string' && Array.isArray(p.addrs) && p.addrs.every(a => typeof a === 'string') && typeof p.live === 'boolean'
+}
 
 /** A request distributed by id; the type is filled in by `request`. */
 export type RequestBody = Omit<Request, 'id'> | (Record<string, unknown> & { type: string })
@@ -33,6 +38,8 @@ export class DirectorySession {
   /** requests made in the same turn of the event loop go out in one write */
   private readonly outbox: Outbox
   private readonly pending = new Map<number, Pending>()
+  /** the peer table the server has sent on this session (a SEARCH reply carries only what is new) */
+  private readonly peers = new Map<string, ProviderInfo>()
   private nextId = 1
   private ended?: Error
   readonly closed: Promise<Error>
@@ -72,12 +79,43 @@ export class DirectorySession {
         }
         this.pending.delete(reply.id)
         clearTimeout(p.timer)
+        // every reply passes here in order, so the table is that of the server when it answered
+        this.completePeers(reply)
         p.resolve(reply)
       }
     } catch (err: any) {
       reason = new DirectoryUnavailableError(`lost the directory server: ${err.message}`)
     }
     this.end(reason)
+  }
+
+  /**
+   * Merges a SEARCH reply's new peer-table entries into the session's table
+   * and gives the reply the entries of every peer its hits name, as if the
+   * server had sent them all.
+   */
+  private completePeers (reply: Reply): void {
+    const sent = reply.peers
+    if (typeof sent !== 'object' || sent === null || Array.isArray(sent)) return
+    if (reply.peersReset === true) this.peers.clear()
+    const entries = Object.entries(sent as Record<string, unknown>).filter((e): e is [string, ProviderInfo] => isProviderInfo(e[1]))
+    for (const [key, info] of entries) this.peers.set(key, info)
+    // a server past the protocol's bound: keep this reply's entries only
+    if (this.peers.size > MAX_SESSION_PEERS) {
+      this.peers.clear()
+      for (const [key, info] of entries.slice(0, MAX_SESSION_PEERS)) this.peers.set(key, info)
+    }
+    const table: Record<string, ProviderInfo> = {}
+    for (const hit of Array.isArray(reply.hits) ? reply.hits : []) {
+      const rows = Array.isArray(hit) ? hit[4] : undefined
+      if (!Array.isArray(rows)) continue
+      for (const row of rows) {
+        const key = String(row)
+        const info = this.peers.get(key)
+        if (info !== undefined) table[key] = info
+      }
+    }
+    reply.peers = table
   }
 
   private end (reason: Error): void {

@@ -20,7 +20,7 @@ async function open (t: TestContext): Promise<{ path: string, index: DirectoryIn
   return { path, index }
 }
 
-const names = (index: DirectoryIndex, q: string, max = 100): string[] => index.search(matchExpression(q, LIMITS), max).hits.map(h => h[1])
+const names = (index: DirectoryIndex, q: string, max = 100): string[] => index.searchHits(matchExpression(q, LIMITS), max).map(h => h[1])
 
 test('rank keys order by providers, then age', () => {
   assert.ok(rankKey(3, 10) < rankKey(2, 1))
@@ -39,11 +39,11 @@ test('search ranks by providers without sorting, lists providers, caps results',
   index.register(c, [files[120], [CID(999), 'ピアツーピア入門.pdf', 5]], { maxFilesPerPeer: 1000 })
   assert.equal(index.files, 151)
   assert.equal(index.shares, 154)
-  const top = index.search(matchExpression('love', LIMITS), 100)
-  assert.equal(top.hits.length, 100)
-  assert.deepEqual(top.hits.slice(0, 3).map(h => [h[1], h[3]]), [['love song 120.mp3', 3], ['love song 77.mp3', 2], ['love song 0.mp3', 1]])
+  const top = index.searchHits(matchExpression('love', LIMITS), 100)
+  assert.equal(top.length, 100)
+  assert.deepEqual(top.slice(0, 3).map(h => [h[1], h[3]]), [['love song 120.mp3', 3], ['love song 77.mp3', 2], ['love song 0.mp3', 1]])
   // at most providersPerHit (2) provider rows per hit, the count is the full one
-  assert.equal(top.hits[0][4].length, 2)
+  assert.equal(top[0][4].length, 2)
   assert.deepEqual(names(index, 'ツーピア'), ['ピアツーピア入門.pdf'])
   assert.deepEqual(names(index, '入門 pdf'), ['ピアツーピア入門.pdf'])
   assert.deepEqual(names(index, 'song 5'), ['love song 5.mp3'])
@@ -51,6 +51,39 @@ test('search ranks by providers without sorting, lists providers, caps results',
   const lookup = index.lookup(CID(120), 10)
   assert.equal(lookup.count, 3)
   assert.deepEqual(lookup.peers.sort(), [a.row, b.row, c.row].sort())
+})
+
+test('hit cache: a repeated search reads only rowids, a change of providers is seen at once, bounded', async (t) => {
+  const { path, index } = await open(t)
+  // the same database without the cache: every search joins the files table
+  const plain = new DirectoryIndex(path, { providersPerHit: 2, hitCacheEntries: 0 })
+  t.after(() => { plain.close() })
+  const a = index.upsertPeer('peerA', [])
+  const b = index.upsertPeer('peerB', [])
+  const files: FileTuple[] = Array.from({ length: 30 }, (_, i) => [CID(i), `night drive ${i}.mp3`, i])
+  index.register(a, files, { maxFilesPerPeer: 100 })
+  const match = matchExpression('night', LIMITS)
+  const first = index.search(match, 10)
+  assert.deepEqual(index.hitCounts, { hits: 0, misses: 1 })
+  const again = index.search(match, 10)
+  assert.deepEqual(index.hitCounts, { hits: 1, misses: 1 })
+  assert.deepEqual(again.json, first.json)
+  assert.deepEqual(again.peers, [a.row])
+  // a second provider moves file 17 to the top: the cached entry of file 17 is dropped
+  index.register(b, [files[17]], { maxFilesPerPeer: 100 })
+  const moved = index.searchHits(match, 10)
+  assert.deepEqual([moved[0][1], moved[0][3], moved[0][4]], ['night drive 17.mp3', 2, [a.row, b.row]])
+  assert.deepEqual(moved, plain.searchHits(match, 10))
+  // and when it leaves, the file drops back
+  index.unregister(b, [CID(17)])
+  assert.deepEqual(index.searchHits(match, 30), plain.searchHits(match, 30))
+  assert.equal(index.searchHits(match, 30)[17][1], 'night drive 17.mp3')
+  // bounded: a small cache keeps at most its size, and answers the same
+  const small = new DirectoryIndex(path, { providersPerHit: 2, hitCacheEntries: 5 })
+  t.after(() => { small.close() })
+  for (let i = 0; i < 3; i++) assert.deepEqual(small.searchHits(match, 30), plain.searchHits(match, 30))
+  assert.equal(small.cachedHits, 5)
+  assert.equal(plain.cachedHits, 0)
 })
 
 test('unregister and peer removal move files down the ranking and drop them at zero', async (t) => {

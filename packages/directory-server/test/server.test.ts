@@ -7,10 +7,10 @@ import { test } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { streamPair } from '@libp2p/utils'
-import { Stats, silentLogger } from '@sedai/core'
+import { FramedStream, Stats, silentLogger } from '@sedai/core'
 import { hitsFromReply, listDigest } from '../src/client.ts'
 import { directoryConfig } from '../src/config.ts'
-import { DIRECTORY_PROTOCOL, Status } from '../src/messages.ts'
+import { DIRECTORY_PROTOCOL, Status, decodeReply, encodeMessage } from '../src/messages.ts'
 import { DirectoryServer } from '../src/server.ts'
 import { DirectorySession } from '../src/session.ts'
 import type { FileTuple } from '../src/messages.ts'
@@ -23,7 +23,7 @@ const CIDS = ['bafyreigcl5inhxt2nwplzdhm3uapnwt3gdnw2buvnzajmnbihofqvsv6te', 'ba
 /** Counts the writes (`send` calls) each side of a session stream makes. */
 interface Writes { peer: number, server: number }
 
-async function server (t: TestContext, repo: string, overrides: Record<string, number> = {}): Promise<{ server: DirectoryServer, connect: (peer: PeerId, writes?: Writes) => Promise<DirectorySession> }> {
+async function server (t: TestContext, repo: string, overrides: Record<string, number> = {}): Promise<{ server: DirectoryServer, connect: (peer: PeerId, writes?: Writes) => Promise<DirectorySession>, raw: (peer: PeerId) => Promise<FramedStream> }> {
   let handler: StreamHandler | undefined
   const node = { handle: async (_p: string, h: StreamHandler) => { handler = h }, unhandle: async () => {} }
   const config = directoryConfig({ heartbeatMs: 200, graceMs: 600, ...overrides }, {})
@@ -47,6 +47,14 @@ async function server (t: TestContext, repo: string, overrides: Record<string, n
       const session = new DirectorySession(conn, local, { maxReplyFrameBytes: 1 << 22, idleTimeoutMs: 10_000 })
       t.after(() => { session.close() })
       return session
+    },
+    // a session stream without DirectorySession: replies as they are on the wire
+    raw: async (peer) => {
+      const [local, remote] = await streamPair({ protocol: DIRECTORY_PROTOCOL })
+      void (handler as StreamHandler)(remote, { remotePeer: peer } as unknown as Connection)
+      const framed = new FramedStream(local, { maxFrameBytes: 1 << 22, idleTimeoutMs: 10_000 })
+      t.after(() => { framed.abort(new Error('test over')) })
+      return framed
     }
   }
 }
@@ -208,4 +216,70 @@ test('the peer tables stay within their caps: maxPeers refuses a new registrant,
   assert.equal(s.stats().refusedSessions, 1)
   assert.equal(s.stats().peerStates, 3)
   assert.equal((await sa.request({ type: 'SEARCH', q: 'file' }, 2_000)).status, Status.OK)
+})
+
+test('SEARCH: a session is sent each peer-table entry once, again when it changes, all of them after peersReset', async (t) => {
+  const dir = await repo(t)
+  const { connect, raw } = await server(t, dir)
+  const a = await newPeer()
+  const b = await newPeer()
+  const sa = await connect(a)
+  const sb = await connect(b)
+  await sa.request({ type: 'HELLO', addrs: ['/ip4/10.0.0.1/tcp/4001'] }, 2_000)
+  await sb.request({ type: 'HELLO', addrs: ['/ip4/10.0.0.2/tcp/4001'] }, 2_000)
+  await sa.request({ type: 'REGISTER', files: [[CIDS[0], 'love one.mp3', 1], [CIDS[1], 'love two.mp3', 2]] }, 2_000)
+  await sb.request({ type: 'REGISTER', files: [[CIDS[1], 'love two.mp3', 2]] }, 2_000)
+  const wire = await raw(await newPeer())
+  let id = 0
+  const search = async (q: string): Promise<Record<string, any>> => {
+    await wire.write(encodeMessage({ type: 'SEARCH', id: ++id, q }))
+    return decodeReply(await wire.read() as Uint8Array)
+  }
+  const first = await search('love')
+  assert.equal(first.hits.length, 2)
+  assert.deepEqual(Object.values(first.peers).map((p: any) => p.peerId).sort(), [a.toString(), b.toString()].sort())
+  assert.equal(first.peersReset, undefined)
+  // the same providers again: nothing new to send
+  assert.deepEqual((await search('love')).peers, {})
+  assert.deepEqual((await search('two')).peers, {})
+  // b goes offline: its entry changed (live: false) and is sent again, a's is not
+  sb.close()
+  await sleep(50)
+  const after = await search('love')
+  assert.deepEqual(Object.values(after.peers).map((p: any) => [p.peerId, p.live]), [[b.toString(), false]])
+
+  // a DirectorySession gives its callers every provider, whatever the wire carried
+  const sc = await connect(await newPeer())
+  for (let i = 0; i < 3; i++) {
+    const hits = hitsFromReply(await sc.request({ type: 'SEARCH', q: 'love' }, 2_000))
+    assert.deepEqual(hits.map(h => h.providers.length), [2, 1])
+    assert.deepEqual(hits[1].providers, [{ peerId: a.toString(), addrs: [`/ip4/10.0.0.1/tcp/4001/p2p/${a.toString()}`] }])
+  }
+})
+
+test('SEARCH: past maxSessionPeers the server forgets what it sent and says peersReset', async (t) => {
+  const { connect, raw } = await server(t, await repo(t), { maxSessionPeers: 2 })
+  const peers = [await newPeer(), await newPeer(), await newPeer()]
+  for (const [i, p] of peers.entries()) {
+    const s = await connect(p)
+    await s.request({ type: 'HELLO', addrs: [`/ip4/10.0.0.${i + 1}/tcp/4001`] }, 2_000)
+    await s.request({ type: 'REGISTER', files: [[CIDS[i % 2], `night ${i}.mp3`, i]] }, 2_000)
+  }
+  const wire = await raw(await newPeer())
+  let id = 0
+  const search = async (q: string): Promise<Record<string, any>> => {
+    await wire.write(encodeMessage({ type: 'SEARCH', id: ++id, q }))
+    return decodeReply(await wire.read() as Uint8Array)
+  }
+  const one = await search('night 0')
+  assert.equal(Object.keys(one.peers).length, 1)
+  assert.equal(one.peersReset, undefined)
+  // three providers do not fit beside the one already sent: start over, send all three
+  const all = await search('night')
+  assert.equal(all.peersReset, true)
+  assert.equal(Object.keys(all.peers).length, 3)
+  // and a DirectorySession follows the reset
+  const sc = await connect(await newPeer())
+  assert.deepEqual(hitsFromReply(await sc.request({ type: 'SEARCH', q: 'night 1' }, 2_000)).map(h => h.providers.length), [1])
+  assert.deepEqual(hitsFromReply(await sc.request({ type: 'SEARCH', q: 'night' }, 2_000)).map(h => h.providers.length), [1, 1, 1])
 })
