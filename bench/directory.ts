@@ -49,8 +49,11 @@ const SECONDS = Number(process.env.BENCH_DIR_SECONDS ?? 15)
 /**
  * Processes the searcher peers run in (each several libp2p nodes); 0 = in this
  * process, where they compete with the benchmark's own work for the event loop.
+ * Default 1: on a 2-core machine the server and the load then have a core each
+ * (with 2 searcher processes, three busy processes share two cores and the
+ * scheduler's waits show up in the latency).
  */
-const SEARCH_PROCS = Number(process.env.BENCH_DIR_SEARCH_PROCS ?? 2)
+const SEARCH_PROCS = Number(process.env.BENCH_DIR_SEARCH_PROCS ?? 1)
 /**
  * Offered load of the open-loop runs (searches/s over all searchers): each
  * session sends on a fixed schedule whatever the replies do, and a search's
@@ -69,6 +72,8 @@ const RATE = Number(process.env.BENCH_DIR_RATE ?? 5_000)
  */
 const DECODE = process.env.BENCH_DIR_DECODE === 'full' ? 'full' : 'sample'
 const SAMPLE_EVERY = 16
+/** open-loop searches before the measured ones (fresh searcher processes and connections warm up), in seconds */
+const OPEN_WARMUP_S = 2
 /** searches one session may have in flight in the open loop; a later one is sent when one returns (its latency still counts from its due time) */
 const OPEN_MAX_IN_FLIGHT = 256
 const REGISTER_BATCH = 1_000
@@ -265,9 +270,11 @@ async function searchLoop (sessions: Searcher[], queries: string[], seed: number
 }
 
 /**
- * Open loop: each session sends `rate` searches per second on a fixed
- * schedule (evenly spaced, each session at its own phase) for SECONDS;
- * latency from each search's due time to its reply.
+ * Open loop: the process's sessions send `rate` searches per second each, on
+ * one fixed schedule (evenly spaced, round robin over the sessions) for
+ * OPEN_WARMUP_S then SECONDS; latency from each search's due time to its
+ * reply, for those due after the warm-up. One timer for the whole schedule:
+ * the searches due by the time it fires go out together.
  */
 async function openLoop (sessions: Searcher[], queries: string[], seed: number, rate: number): Promise<LoopResult> {
   const latencies: number[] = []
@@ -276,50 +283,54 @@ async function openLoop (sessions: Searcher[], queries: string[], seed: number, 
   let decoded = 0
   let errors = 0
   const rand = rng(seed)
-  const cpu = process.cpuUsage()
-  const started = performance.now()
-  const intervalMs = 1000 / rate
-  const due = SECONDS * rate
-  await Promise.all(sessions.map(async (s) => {
-    const phase = rand() * intervalMs
-    let next = 0
-    let inFlight = 0
-    let wake: (() => void) | undefined
-    const done: Array<Promise<void>> = []
-    while (next < due) {
-      const at = started + phase + next * intervalMs
-      const now = performance.now()
-      if (at > now) {
-        await new Promise(resolve => setTimeout(resolve, Math.max(0, Math.floor(at - now))))
-        continue
-      }
-      if (inFlight >= OPEN_MAX_IN_FLIGHT) {
-        await new Promise<void>(resolve => { wake = resolve })
-        continue
-      }
-      next++
-      inFlight++
-      const q = queries[Math.floor(rand() * queries.length)]
-      done.push(s.search(q).then((reply) => {
-        latencies.push(performance.now() - at)
-        timeline.push([at - started, performance.now() - at])
-        if (!reply.ok) errors++
-        else if (reply.hits !== undefined) { results += reply.hits; decoded++ }
-      }, () => { errors++ }).finally(() => {
-        inFlight--
-        wake?.()
-        wake = undefined
-      }))
+  const total = rate * sessions.length
+  const intervalMs = 1000 / total
+  const warmup = Math.round(OPEN_WARMUP_S * total)
+  const due = warmup + Math.round(SECONDS * total)
+  const begun = performance.now()
+  const measuredFrom = begun + OPEN_WARMUP_S * 1000
+  let cpu = process.cpuUsage()
+  const inFlight = sessions.map(() => 0)
+  const done: Array<Promise<void>> = []
+  let wake: (() => void) | undefined
+  for (let next = 0; next < due;) {
+    const at = begun + next * intervalMs
+    const now = performance.now()
+    if (at > now) {
+      await new Promise(resolve => setTimeout(resolve, Math.max(0, Math.floor(at - now))))
+      continue
     }
-    await Promise.all(done)
-  }))
+    const k = next % sessions.length
+    if (inFlight[k] >= OPEN_MAX_IN_FLIGHT) {
+      await new Promise<void>(resolve => { wake = resolve })
+      continue
+    }
+    const measured = next >= warmup
+    if (next === warmup) cpu = process.cpuUsage()
+    next++
+    inFlight[k]++
+    const q = queries[Math.floor(rand() * queries.length)]
+    done.push(sessions[k].search(q).then((reply) => {
+      if (!measured) return
+      latencies.push(performance.now() - at)
+      timeline.push([at - measuredFrom, performance.now() - at])
+      if (!reply.ok) errors++
+      else if (reply.hits !== undefined) { results += reply.hits; decoded++ }
+    }, () => { if (measured) errors++ }).finally(() => {
+      inFlight[k]--
+      wake?.()
+      wake = undefined
+    }))
+  }
+  await Promise.all(done)
   if (process.env.BENCH_DIR_TIMELINE !== undefined) {
+    // BENCH_DIR_TIMELINE: the worst latency and the count per 250 ms of due time, per searcher process
     const buckets = new Map<number, number[]>()
     for (const [t, l] of timeline) { const b = Math.floor(t / 250); const x = buckets.get(b) ?? [0, 0]; x[0] = Math.max(x[0], l); x[1]++; buckets.set(b, x) }
-    console.error(`pid ${process.pid} timeline (250 ms buckets: max latency ms / count): ` + [...buckets.entries()].sort((a, b) => a[0] - b[0]).map(([, [m, c]]) => `${m.toFixed(0)}/${c}`).join(' '))
+    console.error(`searcher ${process.pid}, worst latency ms / searches per 250 ms: ` + [...buckets.entries()].sort((a, b) => a[0] - b[0]).map(([, [m, c]]) => `${m.toFixed(0)}/${c}`).join(' '))
   }
   const used = process.cpuUsage(cpu)
-  return { latencies, results, decoded, errors, elapsedMs: performance.now() - started, cpuMs: (used.user + used.system) / 1000 }
+  return { latencies, results, decoded, errors, elapsedMs: performance.now() - measuredFrom, cpuMs: (used.user + used.system) / 1000 }
 }
 
 async function openSessions (server: string, nodes: SedaiLibp2p[], queries: string[]): Promise<Searcher[]> {
@@ -491,7 +502,9 @@ async function main (): Promise<void> {
       { label: 'defaults', env: {} }
     ]
     const outcomes: Array<{ label: string, closed: SearchRun, open: SearchRun }> = []
-    for (const config of configs) {
+    // BENCH_DIR_ONLY: some of the configurations, by label (comma-separated)
+    const only = process.env.BENCH_DIR_ONLY?.split(',')
+    for (const config of configs.filter(c => only === undefined || only.includes(c.label))) {
       const daemon = await startDaemon(undefined, { repo: server.repo, args: ['--mode', 'directory-server'], env: { ...env, ...config.env } })
       daemons.push(daemon)
       const pid = daemon.process.pid as number
@@ -512,7 +525,7 @@ async function main (): Promise<void> {
       rows.push(['  server', `decode to reply p50 ${d.searchLatencyMs?.p50} ms, p99 ${d.searchLatencyMs?.p99} ms; ${Math.round(replyBytes).toLocaleString('en')} bytes per reply; ${(d.replies / Math.max(1, d.replyWrites)).toFixed(2)} replies per write${hitCache}; ${cpuShare(closed, closedCpu)}`])
       const e = end['directory-server']
       const lost = Math.round(RATE * SECONDS) - open.count
-      rows.push([`${config.label}: open loop at ${RATE.toLocaleString('en')}/s (${SECONDS} s)`, `${Math.round(open.perSecond).toLocaleString('en')} searches/s answered, latency from the due time p50 ${open.p50.toFixed(2)} ms, p99 ${open.p99.toFixed(2)} ms, max ${open.max.toFixed(1)} ms (${open.errors} errors${lost > 0 ? `, ${lost} not answered` : ''}; server decode to reply p99 ${e.searchLatencyMs?.p99} ms; ${cpuShare(open, openCpu)})`])
+      rows.push([`${config.label}: open loop at ${RATE.toLocaleString('en')}/s (${SECONDS} s after ${OPEN_WARMUP_S} s of warm-up)`, `${Math.round(open.perSecond).toLocaleString('en')} searches/s answered, latency from the due time p50 ${open.p50.toFixed(2)} ms, p99 ${open.p99.toFixed(2)} ms, max ${open.max.toFixed(1)} ms (${open.errors} errors${lost > 0 ? `, ${lost} not answered` : ''}; server decode to reply p99 ${e.searchLatencyMs?.p99} ms; ${cpuShare(open, openCpu * open.elapsedMs / (open.elapsedMs + OPEN_WARMUP_S * 1000))})`])
     }
 
     const dbPath = join(server.repo, DIRECTORY_DB)

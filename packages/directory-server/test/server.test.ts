@@ -218,6 +218,15 @@ test('the peer tables stay within their caps: maxPeers refuses a new registrant,
   assert.equal((await sa.request({ type: 'SEARCH', q: 'file' }, 2_000)).status, Status.OK)
 })
 
+/** SEARCH on a raw session stream: the reply as the server sent it. */
+function wireSearch (wire: FramedStream): (q: string) => Promise<Record<string, any>> {
+  let id = 0
+  return async (q) => {
+    await wire.write(encodeMessage({ type: 'SEARCH', id: ++id, q }))
+    return decodeReply(await wire.read() as Uint8Array)
+  }
+}
+
 test('SEARCH: a session is sent each peer-table entry once, again when it changes, all of them after peersReset', async (t) => {
   const dir = await repo(t)
   const { connect, raw } = await server(t, dir)
@@ -229,12 +238,7 @@ test('SEARCH: a session is sent each peer-table entry once, again when it change
   await sb.request({ type: 'HELLO', addrs: ['/ip4/10.0.0.2/tcp/4001'] }, 2_000)
   await sa.request({ type: 'REGISTER', files: [[CIDS[0], 'love one.mp3', 1], [CIDS[1], 'love two.mp3', 2]] }, 2_000)
   await sb.request({ type: 'REGISTER', files: [[CIDS[1], 'love two.mp3', 2]] }, 2_000)
-  const wire = await raw(await newPeer())
-  let id = 0
-  const search = async (q: string): Promise<Record<string, any>> => {
-    await wire.write(encodeMessage({ type: 'SEARCH', id: ++id, q }))
-    return decodeReply(await wire.read() as Uint8Array)
-  }
+  const search = wireSearch(await raw(await newPeer()))
   const first = await search('love')
   assert.equal(first.hits.length, 2)
   assert.deepEqual(Object.values(first.peers).map((p: any) => p.peerId).sort(), [a.toString(), b.toString()].sort())
@@ -265,12 +269,7 @@ test('SEARCH: past maxSessionPeers the server forgets what it sent and says peer
     await s.request({ type: 'HELLO', addrs: [`/ip4/10.0.0.${i + 1}/tcp/4001`] }, 2_000)
     await s.request({ type: 'REGISTER', files: [[CIDS[i % 2], `night ${i}.mp3`, i]] }, 2_000)
   }
-  const wire = await raw(await newPeer())
-  let id = 0
-  const search = async (q: string): Promise<Record<string, any>> => {
-    await wire.write(encodeMessage({ type: 'SEARCH', id: ++id, q }))
-    return decodeReply(await wire.read() as Uint8Array)
-  }
+  const search = wireSearch(await raw(await newPeer()))
   const one = await search('night 0')
   assert.equal(Object.keys(one.peers).length, 1)
   assert.equal(one.peersReset, undefined)
