@@ -110,7 +110,7 @@ export class DirectoryIndex {
   constructor (path: string, opts: { providersPerHit?: number, hitCacheEntries?: number } = {}) {
     this.path = path
     this.perHit = opts.providersPerHit ?? 8
-    this.maxHits = opts.hitCacheEntries ?? 100_000
+    this.maxHits = opts.hitCacheEntries ?? 20_000
     const db = new DatabaseSync(path)
     try {
       migrate(db)
