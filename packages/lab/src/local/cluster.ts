@@ -50,7 +50,8 @@ export class WorkerProcess {
   get alive (): boolean { return !this.exited }
 
   async call<T> (req: Request, timeoutMs: number = DEFAULTS.workerCommandTimeoutMs): Promise<T> {
-    if (this.exited) throw new WorkerError(`worker ${this.child.pid} is not running`)
+    // a killed worker's channel closes before its 'exit' arrives: check both
+    if (this.exited || !this.child.connected) throw new WorkerError(`worker ${this.child.pid} is not running`)
     const id = this.nextId++
     return await new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -58,7 +59,13 @@ export class WorkerProcess {
         reject(new WorkerError(`worker ${this.child.pid}: '${req.op}' got no answer within ${timeoutMs} ms`))
       }, timeoutMs)
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer })
-      this.child.send({ id, req } satisfies Envelope)
+      // with a callback a failed send rejects this call; without one Node emits it as the child's 'error' (uncaught)
+      this.child.send({ id, req } satisfies Envelope, (err) => {
+        if (err === null || !this.pending.has(id)) return
+        this.pending.delete(id)
+        clearTimeout(timer)
+        reject(new WorkerError(`worker ${this.child.pid}: '${req.op}' could not be sent: ${err.message}`))
+      })
     })
   }
 
