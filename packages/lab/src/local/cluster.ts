@@ -1,4 +1,5 @@
 import { fork } from 'node:child_process'
+import { once } from 'node:events'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePorts } from '@sedai/core'
@@ -69,16 +70,23 @@ export class WorkerProcess {
     })
   }
 
-  /** SIGKILL: no goodbye to anyone, as when a host dies. */
-  kill (): void {
-    if (!this.exited) this.child.kill('SIGKILL')
+  /**
+   * SIGKILL: no goodbye to anyone, as when a host dies. Resolves once the
+   * process is gone, so nothing the lab sends after a kill can reach a worker
+   * that is still dying (its answer would never come).
+   */
+  async kill (): Promise<void> {
+    if (this.exited) return
+    const gone = once(this.child, 'exit')
+    this.child.kill('SIGKILL')
+    await gone
   }
 
   async close (): Promise<void> {
     if (this.exited) return
     const gone = new Promise<void>(resolve => { this.child.once('exit', () => { resolve() }) })
-    await this.call({ op: 'shutdown' }, 30_000).catch(() => { this.kill() })
-    const timer = setTimeout(() => { this.kill() }, 10_000)
+    await this.call({ op: 'shutdown' }, 30_000).catch(() => { void this.kill() })
+    const timer = setTimeout(() => { void this.kill() }, 10_000)
     await gone
     clearTimeout(timer)
   }
@@ -150,7 +158,7 @@ export class Cluster implements Nodes {
   /** Kills a peer: SIGKILL of its process when it is alone there, otherwise an abrupt stop of its daemon. */
   async kill (index: number): Promise<void> {
     const p = this.get(index)
-    if (p.solo) p.worker.kill(); else await p.worker.call({ op: 'stop', index })
+    if (p.solo) await p.worker.kill(); else await p.worker.call({ op: 'stop', index })
   }
 
   /** Starts a killed peer again on its repo (same identity, same port, same shares). */
