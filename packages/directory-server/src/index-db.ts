@@ -291,6 +291,7 @@ export class DirectoryIndex {
    * the hit cache, or, when one is missing, all of them in one join.
    */
   search (match: string, max: number): SearchRows {
+    if (this.maxHits === 0) return this.searchJoined(match, max)
     const ids = this.sql.searchIds.all(match, max) as unknown as Array<[number]>
     const hits: Hit[] = []
     for (const [id] of ids) {
@@ -327,6 +328,22 @@ export class DirectoryIndex {
     }
     json.set(CLOSE, at)
     return { json, count: hits.length, peers: [...peers] }
+  }
+
+  /**
+   * `search` with the hit cache off: the join alone (reading the rank-ordered
+   * ids first would only run FTS5 twice) and the reply's list stringified
+   * once, not hit by hit.
+   */
+  private searchJoined (match: string, max: number): SearchRows {
+    const tuples: SearchHitTuple[] = []
+    const peers = new Set<number>()
+    for (const [, cid, name, size, providers, list] of this.sql.search.all(match, max) as unknown as Array<[number, string, string, number, number, string]>) {
+      const rows = list === '' ? [] : list.split(',').map(Number)
+      for (const p of rows) peers.add(p)
+      tuples.push([cid, name, size, providers, rows])
+    }
+    return { json: encoder.encode(JSON.stringify(tuples)), count: tuples.length, peers: [...peers] }
   }
 
   /** `search` decoded: the hit tuples (for local callers and tests). */

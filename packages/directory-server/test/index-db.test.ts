@@ -78,6 +78,11 @@ test('hit cache: a repeated search reads only rowids, a change of providers is s
   index.unregister(b, [CID(17)])
   assert.deepEqual(index.searchHits(match, 30), plain.searchHits(match, 30))
   assert.equal(index.searchHits(match, 30)[17][1], 'night drive 17.mp3')
+  // without the cache the reply is built in one piece: the same bytes and peers as the cached path
+  const cached = index.search(match, 30)
+  const joined = plain.search(match, 30)
+  assert.deepEqual([Buffer.from(joined.json).toString(), joined.peers, joined.count], [Buffer.from(cached.json).toString(), cached.peers, cached.count])
+  assert.deepEqual(plain.hitCounts, { hits: 0, misses: 0 })
   // bounded: a small cache keeps at most its size, and answers the same
   const small = new DirectoryIndex(path, { providersPerHit: 2, hitCacheEntries: 5 })
   t.after(() => { small.close() })
