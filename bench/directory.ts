@@ -239,8 +239,11 @@ async function register (server: string, nodes: SedaiLibp2p[], lists: FileTuple[
   return performance.now() - started
 }
 
-interface SearchRun { perSecond: number, p50: number, p99: number, max: number, count: number, results: number, decoded: number, errors: number, elapsedMs: number, clientCpuMs: number }
-interface LoopResult { latencies: number[], results: number, decoded: number, errors: number, elapsedMs: number, cpuMs: number }
+interface SearchRun { perSecond: number, p50: number, p99: number, max: number, count: number, results: number, decoded: number, errors: number, elapsedMs: number, clientCpuMs: number, windows?: WindowP99s }
+/** The open loop's p99 per second of due time: how many seconds met `P99_TARGET_MS`, the median second, the worst. */
+interface WindowP99s { count: number, met: number, median: number, worst: number }
+const P99_TARGET_MS = 10
+interface LoopResult { latencies: number[], results: number, decoded: number, errors: number, elapsedMs: number, cpuMs: number, timeline?: Array<[number, number]> }
 type LoadMode = 'closed' | 'open'
 
 /** Closed loop on open sessions: every session keeps DEPTH searches in flight for SECONDS; latency measured at the client. */
@@ -334,7 +337,25 @@ async function openLoop (sessions: Searcher[], queries: string[], seed: number, 
     console.error(`searcher ${process.pid}, worst latency ms / searches per 250 ms: ` + [...buckets.entries()].sort((a, b) => a[0] - b[0]).map(([, [m, c]]) => `${m.toFixed(0)}/${c}`).join(' '))
   }
   const used = process.cpuUsage(cpu)
-  return { latencies, results, decoded, errors, elapsedMs: performance.now() - measuredFrom, cpuMs: (used.user + used.system) / 1000 }
+  return { latencies, results, decoded, errors, elapsedMs: performance.now() - measuredFrom, cpuMs: (used.user + used.system) / 1000, timeline }
+}
+
+/**
+ * p99 per second of due time, over every searcher process: a stall of the
+ * machine (see machineStalls) shows as a few bad seconds, a server that is
+ * too slow as many.
+ */
+function windowP99s (timeline: Array<[number, number]>): WindowP99s | undefined {
+  if (timeline.length === 0) return undefined
+  const seconds = new Map<number, number[]>()
+  for (const [t, l] of timeline) {
+    const s = Math.floor(t / 1000)
+    const list = seconds.get(s) ?? []
+    list.push(l)
+    seconds.set(s, list)
+  }
+  const p99s = [...seconds.values()].map(l => l.sort((a, b) => a - b)[Math.min(l.length - 1, Math.floor(0.99 * l.length))]).sort((a, b) => a - b)
+  return { count: p99s.length, met: p99s.filter(p => p <= P99_TARGET_MS).length, median: p99s[Math.floor(p99s.length / 2)], worst: p99s[p99s.length - 1] }
 }
 
 async function openSessions (server: string, nodes: SedaiLibp2p[], queries: string[]): Promise<Searcher[]> {
@@ -350,7 +371,7 @@ function summarize (runs: LoopResult[]): SearchRun {
   const elapsed = Math.max(...runs.map(r => r.elapsedMs))
   const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]
   const sum = (f: (r: LoopResult) => number): number => runs.reduce((n, r) => n + f(r), 0)
-  return { perSecond: latencies.length / (elapsed / 1000), p50: at(0.5), p99: at(0.99), max: latencies[latencies.length - 1], count: latencies.length, results: sum(r => r.results), decoded: sum(r => r.decoded), errors: sum(r => r.errors), elapsedMs: elapsed, clientCpuMs: sum(r => r.cpuMs) }
+  return { perSecond: latencies.length / (elapsed / 1000), p50: at(0.5), p99: at(0.99), max: latencies[latencies.length - 1], count: latencies.length, results: sum(r => r.results), decoded: sum(r => r.decoded), errors: sum(r => r.errors), elapsedMs: elapsed, clientCpuMs: sum(r => r.cpuMs), windows: windowP99s(runs.flatMap(r => r.timeline ?? [])) }
 }
 
 /** SEARCHERS peers, spread over SEARCH_PROCS child processes (or in this one), searching the server at once. */
@@ -568,7 +589,7 @@ async function main (): Promise<void> {
       rows.push(['  server', `decode to reply p50 ${d.searchLatencyMs?.p50} ms, p99 ${d.searchLatencyMs?.p99} ms; ${Math.round(replyBytes).toLocaleString('en')} bytes per reply; ${(d.replies / Math.max(1, d.replyWrites)).toFixed(2)} replies per write${hitCache}; ${cpuShare(closed, closedCpu)}`])
       const e = end['directory-server']
       const lost = Math.round(RATE * SECONDS) - open.count
-      rows.push([`${config.label}: open loop at ${RATE.toLocaleString('en')}/s (${SECONDS} s after ${OPEN_WARMUP_S} s of warm-up)`, `${Math.round(open.perSecond).toLocaleString('en')} searches/s answered, latency from the due time p50 ${open.p50.toFixed(2)} ms, p99 ${open.p99.toFixed(2)} ms, max ${open.max.toFixed(1)} ms (${open.errors} errors${lost > 0 ? `, ${lost} not answered` : ''}; server decode to reply p99 ${e.searchLatencyMs?.p99} ms; ${cpuShare(open, openCpu * open.elapsedMs / (open.elapsedMs + OPEN_WARMUP_S * 1000))})`])
+      rows.push([`${config.label}: open loop at ${RATE.toLocaleString('en')}/s (${SECONDS} s after ${OPEN_WARMUP_S} s of warm-up)`, `${Math.round(open.perSecond).toLocaleString('en')} searches/s answered, latency from the due time p50 ${open.p50.toFixed(2)} ms, p99 ${open.p99.toFixed(2)} ms, max ${open.max.toFixed(1)} ms; p99 per second: ${open.windows === undefined ? '-' : `${open.windows.met} of ${open.windows.count} seconds <= ${P99_TARGET_MS} ms, median second ${open.windows.median.toFixed(1)} ms, worst ${open.windows.worst.toFixed(1)} ms`} (${open.errors} errors${lost > 0 ? `, ${lost} not answered` : ''}; server decode to reply p99 ${e.searchLatencyMs?.p99} ms; ${cpuShare(open, openCpu * open.elapsedMs / (open.elapsedMs + OPEN_WARMUP_S * 1000))})`])
     }
 
     const dbPath = join(server.repo, DIRECTORY_DB)
@@ -578,8 +599,8 @@ async function main (): Promise<void> {
     }
     const { statSync } = await import('node:fs')
     rows.push(['database', `${(statSync(dbPath).size / 1024 / 1024).toFixed(0)} MiB; server RSS ${serverRss.toFixed(0)} MiB`])
-    const verdict = (r: SearchRun, p99: number): string => `${r.perSecond >= 5000 ? 'met' : 'NOT met'} / ${p99 <= 10 ? 'met' : 'NOT met'}`
-    rows.push(['targets', `>= 5,000 ranked searches/s (closed loop) and p99 <= 10 ms (open loop at ${RATE.toLocaleString('en')}/s): ${outcomes.map(o => `${o.label}: ${verdict(o.closed, o.open.p99)}`).join('; ')}`])
+    const verdict = (r: SearchRun, p99: number): string => `${r.perSecond >= 5000 ? 'met' : 'NOT met'} / ${p99 <= P99_TARGET_MS ? 'met' : 'NOT met'}`
+    rows.push(['targets', `>= 5,000 ranked searches/s (closed loop) and p99 <= ${P99_TARGET_MS} ms (open loop at ${RATE.toLocaleString('en')}/s): ${outcomes.map(o => `${o.label}: ${verdict(o.closed, o.open.p99)}`).join('; ')}`])
     rows.push(['total time', `${((performance.now() - t0) / 1000).toFixed(0)} s`])
   } catch (err) {
     if (process.env.BENCH_DIR_DEBUG !== undefined) for (const d of daemons) console.error(d.logs().slice(-20_000))
