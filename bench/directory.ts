@@ -11,7 +11,9 @@
  * searches/s) and an open loop at BENCH_DIR_RATE searches/s (default 5,000:
  * latency from each search's due time, p50/p99/max). Also REGISTER
  * throughput and, in-process on the same database, the rank-ordered FTS5 read
- * against `ORDER BY rank`.
+ * against `ORDER BY rank`. Before the searches, the machine's own stalls
+ * (machineStalls), so a latency tail can be read against what the machine
+ * takes away.
  *
  * Names: 3 words each, every word drawn half the time from 12 common words
  * (Latin and Japanese; each then appears in ~10% of the names, ~100k of 10^6)
