@@ -457,7 +457,7 @@ interface Stalls { over5: number, over10: number, worstMs: number, lostPct: numb
  * nothing else of ours busy, so every gap is the machine's (other tenants, the
  * VM's own agents, the hypervisor); the thread that lost most is reported.
  * On the 2-core VMs this project is built on, 1 thread loses nothing while 2
- * threads lose ~1.5% of one core in 5-15 ms pieces: a latency tail no server
+ * threads lose 1.5-3.5% of one core in 5-15 ms pieces: a latency tail no server
  * can avoid once the server and its load need both cores.
  */
 async function machineStalls (threads: number, seconds: number): Promise<Stalls> {
