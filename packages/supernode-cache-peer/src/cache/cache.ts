@@ -283,7 +283,7 @@ export class ChunkCache {
     this.checkOpen()
     const ref = resolve(cid)
     const blobs = this.blobs.get(ref.loc)
-    for (const entry of [...(blobs?.values() ?? [])]) this.drop(entry, false)
+    for (const entry of [...(blobs?.values() ?? [])]) void this.drop(entry, false)
     this.records.delete(ref.loc)
     await this.serial(ref.loc, async () => { await rm(join(this.dir, ref.loc), { recursive: true, force: true }) })
   }
@@ -354,7 +354,7 @@ export class ChunkCache {
         }
       })
     } catch (err) {
-      if (this.entry(entry.loc, entry.index) === entry) this.drop(entry, false)
+      if (this.entry(entry.loc, entry.index) === entry) void this.drop(entry, false)
       throw err
     }
     return true
@@ -375,7 +375,7 @@ export class ChunkCache {
         if (!equalBytes(sha256(bytes), ref.parsed.multihash.digest)) throw new HashMismatchError('cached manifest does not hash to its CID')
         manifest = decodeManifest(bytes)
       } catch {
-        this.dropBlob(entry)
+        await this.dropBlob(entry)
         return undefined
       }
     }
@@ -396,13 +396,14 @@ export class ChunkCache {
       return undefined
     })
     const plain = sealed === undefined ? undefined : openChunk(ref.key, entry.index, sealed)
-    if (plain === undefined) this.dropBlob(entry)
+    // awaited: a caller told "miss" must not still find the bad blob on disk
+    if (plain === undefined) await this.dropBlob(entry)
     return plain
   }
 
   /** Forget `entry` if still current (a newer blob under the same name is left alone) and delete its file. */
-  private dropBlob (entry: Entry): void {
-    if (this.entry(entry.loc, entry.index) === entry) this.drop(entry, false)
+  private async dropBlob (entry: Entry): Promise<void> {
+    if (this.entry(entry.loc, entry.index) === entry) await this.drop(entry, false)
   }
 
   /** Evict until `size` more bytes fit. */
@@ -410,7 +411,7 @@ export class ChunkCache {
     while (this.bytes + size > this.maxBytes && this.entries > 0) {
       const victim = this.victim()
       if (victim === undefined) break
-      this.drop(victim, true)
+      void this.drop(victim, true)
     }
   }
 
@@ -453,8 +454,12 @@ export class ChunkCache {
     this.entries++
   }
 
-  /** Remove `entry` from the accounting and its file from disk (in the background, after pending operations on its folder). */
-  private drop (entry: Entry, evicted: boolean): void {
+  /**
+   * Remove `entry` from the accounting at once and its file from disk after
+   * pending operations on its folder; the promise settles when the file is gone
+   * (callers that need not wait leave it).
+   */
+  private async drop (entry: Entry, evicted: boolean): Promise<void> {
     const blobs = this.blobs.get(entry.loc)
     if (blobs?.get(entry.index) !== entry) return
     blobs.delete(entry.index)
@@ -469,7 +474,7 @@ export class ChunkCache {
     if (last) this.blobs.delete(entry.loc)
     const path = this.path(entry.loc, entry.index)
     const folder = join(this.dir, entry.loc)
-    this.serial(entry.loc, async () => {
+    await this.serial(entry.loc, async () => {
       await unlink(path).catch(() => {})
       // empty folders would tell how many files were ever cached
       if (last && !this.blobs.has(entry.loc)) await rmdir(folder).catch(() => {})
