@@ -3,7 +3,7 @@
  * on 127.0.0.1, moving real files.
  */
 import assert from 'node:assert/strict'
-import { copyFile, mkdtemp, rm, stat } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -121,6 +121,62 @@ test('a download killed mid-way resumes after restart without fetching verified 
   assert.equal(second.json.fetched + second.json.resumed, size)
   assert.equal(await sha256File(out), await sha256File(src))
   t.diagnostic(`resumed ${second.json.resumed} bytes, fetched ${second.json.fetched} of ${size}`)
+})
+
+test('get -o leaves the file where asked: a held file is copied (nothing fetched), a resumed download goes to the latest -o, a changed file is replaced only with --force', async (t) => {
+  const dir = await workdir(t)
+  // A serves at 4 MiB/s, so a get with a short deadline stops part-way
+  const a = await startDaemon(t, { args: ['--upload-rate', '4M'] })
+  const b = await startDaemon(t)
+  const src = join(dir, 'report.pdf')
+  await writeRandomFile(src, 3 * MiB + 77)
+  const shared = await a.cli(['share', src])
+  assert.equal(shared.code, 0, shared.stderr)
+  const cid: string = shared.json.cid
+  const x1 = join(dir, 'x1.pdf')
+  const x2 = join(dir, 'x2.pdf')
+
+  const first = await b.cli(['get', cid, '-o', x1, '--from', a.addrs[0]])
+  assert.equal(first.code, 0, first.stderr)
+  assert.equal(first.json.path, x1)
+  assert.equal(first.json.fetched, shared.json.size)
+  const second = await b.cli(['get', cid, '-o', x2, '--from', a.addrs[0]])
+  assert.equal(second.code, 0, second.stderr)
+  assert.equal(second.json.path, x2)
+  assert.equal(second.json.fetched, 0, 'B holds the file: copied, not fetched')
+  assert.equal(await sha256File(x1), await sha256File(src))
+  assert.equal(await sha256File(x2), await sha256File(src))
+  // a folder means the manifest's name in it, as before
+  const folder = join(dir, 'folder')
+  await mkdir(folder)
+  const third = await b.cli(['get', cid, '-o', folder])
+  assert.equal(third.code, 0, third.stderr)
+  assert.equal(third.json.path, join(folder, 'report.pdf'))
+
+  // the user edits x1: get -o x1 refuses to overwrite it, then replaces it with --force
+  await writeFile(x1, 'my edits')
+  const refused = await b.cli(['get', cid, '-o', x1])
+  assert.equal(refused.code, 1)
+  assert.equal(refused.json.error.code, 'ERR_DESTINATION_EXISTS')
+  assert.match(refused.stderr, /x1\.pdf already exists.*--force/)
+  assert.equal(await readFile(x1, 'utf8'), 'my edits')
+  const forced = await b.cli(['get', cid, '-o', x1, '--force'])
+  assert.equal(forced.code, 0, forced.stderr)
+  assert.equal(forced.json.fetched, 0)
+  assert.equal(await sha256File(x1), await sha256File(src))
+
+  // a download cut short by its deadline, resumed with another -o, ends there
+  const c = await startDaemon(t)
+  const y1 = join(dir, 'y1.pdf')
+  const y2 = join(dir, 'y2.pdf')
+  const cut = await c.cli(['get', cid, '-o', y1, '--from', a.addrs[0], '--timeout-ms', '400'])
+  assert.equal(cut.code, 1, 'the first attempt runs out of time')
+  const resumed = await c.cli(['get', cid, '-o', y2, '--from', a.addrs[0]])
+  assert.equal(resumed.code, 0, resumed.stderr)
+  assert.equal(resumed.json.path, y2)
+  assert.ok(resumed.json.resumed > 0 && resumed.json.fetched < shared.json.size, JSON.stringify(resumed.json))
+  assert.equal(await sha256File(y2), await sha256File(src))
+  await assert.rejects(stat(y1), { code: 'ENOENT' })
 })
 
 test('get of an unknown CID fails with exit 1 and a clear message within its timeout', async (t) => {

@@ -40,6 +40,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_NOT_FOUND: 404,
   ERR_INVALID_OPTION: 400,
   ERR_INVALID_PATH: 400,
+  ERR_DESTINATION_EXISTS: 409,
   ERR_INVALID_CID: 400,
   ERR_INVALID_MESSAGE: 400,
   // the peers answered, with a manifest that breaks the rules (a hostile file name): a bad upstream answer
@@ -590,11 +591,17 @@ function timeoutField (value: unknown): number | undefined {
 }
 
 function getRequest (body: Body): GetRequest {
-  onlyFields(body, ['cid', 'out', 'from', 'timeoutMs', 'inBand'])
+  onlyFields(body, ['cid', 'out', 'from', 'timeoutMs', 'inBand', 'force'])
   const request: GetRequest = { cid: stringField(body.cid, 'cid') }
   const out = absolutePath(body, 'out', false)
   if (out !== undefined) {
     request.out = out
+  }
+  if (body.force !== undefined) {
+    if (typeof body.force !== 'boolean') {
+      throw invalid('"force" must be a boolean')
+    }
+    if (body.force) request.force = true
   }
   if (body.from !== undefined) {
     if (!Array.isArray(body.from)) {

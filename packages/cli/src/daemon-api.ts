@@ -21,8 +21,14 @@ export interface SharedFileInfo {
 
 export interface GetRequest {
   cid: string
-  /** absolute output path (file) or folder; default: the daemon's download folder + manifest name */
+  /**
+   * absolute output path (file) or folder (the manifest's name is appended);
+   * default: the daemon's download folder + manifest name. A file the daemon
+   * already holds is copied there; a pending download is retargeted there.
+   */
   out?: string
+  /** replace a different file where the file goes (else the get fails with ERR_DESTINATION_EXISTS, touching nothing) */
+  force?: boolean
   /** multiaddrs of peers to fetch from; default: whatever sources the daemon's modes find */
   from?: string[]
   /** overall deadline in ms */

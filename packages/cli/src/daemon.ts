@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
   ContentStore, DEFAULTS, DownloadFailedError, InvalidOptionError, NotFoundError, InvalidPathError, SearchFailedError, Stats, TRANSFER_PROTOCOL,
-  createLogger, createNode, loadOrCreateIdentity, parseCid, processStats, transfer
+  checkDestination, createLogger, createNode, loadOrCreateIdentity, parseCid, processStats, transfer
 } from '@sedai/core'
 import { createDashboard } from '@sedai/dashboard'
 import { startApiServer } from './api-server.ts'
@@ -14,7 +14,7 @@ import type { DaemonMetrics } from './metrics.ts'
 import { loadModeFactory } from './modes.ts'
 import type { DaemonOptions } from './args.ts'
 import type { DaemonApi, DownloadInfo, GetProgress, GetRequest, GetResult, IdInfo, MetricsText, OverlayInfo, PeerInfo, SearchRequest, SearchResponse, SearchResult, SharedFileInfo } from './daemon-api.ts'
-import type { CreateNodeInit, Logger, Manifest, Mode, SearchHit, SedaiLibp2p, Source, TransferService } from '@sedai/core'
+import type { CreateNodeInit, Destination, Logger, Manifest, Mode, SearchHit, SedaiLibp2p, Source, TransferService } from '@sedai/core'
 
 /** The daemon's options, as `sedai daemon` parses them (args.ts). */
 export type DaemonConfig = Omit<DaemonOptions, 'json'>
@@ -196,6 +196,15 @@ export class Daemon implements DaemonApi {
   private async download (req: GetRequest, onProgress: (p: GetProgress) => void, signal: AbortSignal): Promise<GetResult> {
     const cid = parseCid(req.cid)
     const deadline = AbortSignal.any([signal, AbortSignal.timeout(req.timeoutMs ?? DEFAULTS.getTimeoutMs)])
+    if (req.out !== undefined) {
+      const local = await this.placeLocally(cid.toString(), req, deadline)
+      if (local !== undefined) return local
+    }
+    const resolveDest = async (manifest: Manifest): Promise<Destination> => {
+      const dest = await this.destination(req, manifest)
+      await checkDestination(dest, manifest, deadline)
+      return dest
+    }
     // the supernode generation transfers in-band by default: the path caches
     const byDefault = req.inBand !== true && (req.from === undefined || req.from.length === 0) && this.modes.some(m => m.inBandDefault === true)
     if (req.inBand === true || byDefault) {
@@ -205,7 +214,7 @@ export class Daemon implements DaemonApi {
         const result = await relay.getInBand(cid.toString(), {
           signal: deadline,
           onProgress: this.countInBand(onProgress),
-          resolveDest: async (manifest: Manifest) => await this.resolveDest(req.out, manifest)
+          resolveDest
         })
         if (result.fetched > 0) this.sharesChanged()
         const { name: _name, ...rest } = result
@@ -229,7 +238,7 @@ export class Daemon implements DaemonApi {
       sources,
       signal: deadline,
       onProgress,
-      resolveDest: async (manifest: Manifest) => await this.resolveDest(req.out, manifest)
+      resolveDest
     })
     if (result.badPeers.length > 0) this.log.warn({ cid: result.cid, badPeers: result.badPeers }, 'peers sent corrupted chunks')
     if (result.fetched > 0) this.sharesChanged()
@@ -276,15 +285,40 @@ export class Daemon implements DaemonApi {
     return this.libp2p.getPeers()
   }
 
-  /** `out` may be a folder (the manifest's name is appended) or a file path. */
-  private async resolveDest (out: string | undefined, manifest: Manifest): Promise<string> {
-    const dir = out ?? join(this.config.repo, 'files')
-    const info = await stat(dir).catch(() => undefined)
-    if (out === undefined || info?.isDirectory() === true) {
-      await mkdir(dir, { recursive: true })
-      return join(dir, manifest.name)
+  /**
+   * `get -o PATH` of a file this node already holds: a verified copy at PATH,
+   * nothing fetched (as kubo's and curl's -o). Of a pending download: the
+   * finished file goes to PATH, the latest get's choice. Undefined when the
+   * file still has to come from the network.
+   */
+  private async placeLocally (cid: string, req: GetRequest, signal: AbortSignal): Promise<GetResult | undefined> {
+    const held = this.store.getManifest(cid)
+    if (held !== undefined) {
+      const file = await this.store.copyTo(cid, await this.destination(req, held.manifest), { signal })
+      if (file !== undefined) {
+        this.sharesChanged()
+        return { cid, path: file.path, size: file.size, sources: [], fetched: 0, resumed: file.size, badPeers: [] }
+      }
     }
-    return out
+    const pending = this.store.getDownload(cid)
+    if (pending !== undefined) {
+      const dest = await this.destination(req, pending.manifest)
+      await checkDestination(dest, pending.manifest, signal)
+      this.store.setDestination(cid, dest)
+    }
+    return undefined
+  }
+
+  /** `out` may be a folder (the manifest's name is appended) or a file path; default the download folder. */
+  private async destination (req: GetRequest, manifest: Manifest): Promise<Destination> {
+    const replace = req.force === true
+    const dir = req.out ?? join(this.config.repo, 'files')
+    const info = await stat(dir).catch(() => undefined)
+    if (req.out === undefined || info?.isDirectory() === true) {
+      await mkdir(dir, { recursive: true })
+      return { path: join(dir, manifest.name), replace }
+    }
+    return { path: req.out, replace }
   }
 
   /**

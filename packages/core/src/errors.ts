@@ -67,6 +67,12 @@ export class InvalidPathError extends SedaiError {
   override name = 'InvalidPathError'
 }
 
+/** A file the user did not ask to replace is where a download or copy would go. */
+export class DestinationExistsError extends SedaiError {
+  override readonly code = 'ERR_DESTINATION_EXISTS'
+  override name = 'DestinationExistsError'
+}
+
 /** A remote peer answered with an ERROR status. */
 export class RemoteError extends SedaiError {
   override readonly code = 'ERR_REMOTE'

@@ -4,6 +4,7 @@ import type { Stats } from './stats.ts'
 import type { ContentStore } from './store/content-store.ts'
 import type { DownloadProgress, DownloadResult, Source } from './transfer/download.ts'
 import type { Manifest } from './store/manifest.ts'
+import type { Destination } from './store/place.ts'
 import type { TransferService } from './transfer/transfer.ts'
 
 /**
@@ -64,7 +65,7 @@ export interface Mode {
    * `sedai get --in-band`: the file fetched along the overlay path, every hop
    * relaying (flooding modes); the bytes are verified end to end as in a direct get.
    */
-  getInBand?: (cid: string, opts: { signal: AbortSignal, onProgress?: (p: DownloadProgress) => void, resolveDest: (m: Manifest) => Promise<string> }) => Promise<DownloadResult>
+  getInBand?: (cid: string, opts: InBandGetOptions) => Promise<DownloadResult>
   /** the set of shared files changed (share, unshare, completed download) */
   sharesChanged?: () => void
   /** counters and state for `sedai stats`, under the mode's name */
@@ -113,3 +114,11 @@ export interface ModeInit {
 }
 
 export type ModeFactory = (init: ModeInit) => Mode | Promise<Mode>
+
+/** What an in-band `get` is given by the daemon. */
+export interface InBandGetOptions {
+  signal: AbortSignal
+  onProgress?: (p: DownloadProgress) => void
+  /** where the file goes (and whether it may replace a file there), once the manifest is known */
+  resolveDest: (m: Manifest) => Promise<string | Destination>
+}

@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises'
 import { DEFAULTS as CORE, HashMismatchError, InvalidMessageError, chunkCount, chunkHash, chunkLength, parseCid, sameBytes, sha256, verifyManifest } from '@sedai/core'
 import { MANIFEST_INDEX, RANGE_WINDOW, RELAY_RANGE_BYTES, RELAY_WINDOW } from './protocol/constants.ts'
-import type { ContentStore, DownloadProgress, DownloadResult, Manifest } from '@sedai/core'
+import type { ContentStore, Destination, DownloadProgress, DownloadResult, Manifest } from '@sedai/core'
 
 /** Fetches one range from the responder along the overlay path (FloodService.relayFetch). */
 export type RangeFetch = (index: number, offset: number, length: number, signal?: AbortSignal) => Promise<{ total: number, data: Uint8Array }>
@@ -12,7 +12,7 @@ export interface InBandInit {
   target: string
   fetch: RangeFetch
   store: ContentStore
-  resolveDest: (manifest: Manifest) => Promise<string> | string
+  resolveDest: (manifest: Manifest) => Promise<string | Destination> | string | Destination
   signal?: AbortSignal
   onProgress?: (p: DownloadProgress) => void
 }

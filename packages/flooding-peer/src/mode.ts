@@ -4,7 +4,7 @@ import { resolveConfig } from './config.ts'
 import { downloadInBand } from './in-band.ts'
 import { FloodService } from './protocol/flood.ts'
 import type { FloodConfig } from './config.ts'
-import type { ContentStore, DownloadProgress, DownloadResult, Manifest, Mode, ModeContext, ModeFactory, ModeInit, SearchHit, SearchOptions, Source } from '@sedai/core'
+import type { ContentStore, DownloadResult, InBandGetOptions, Mode, ModeContext, ModeFactory, ModeInit, SearchHit, SearchOptions, Source } from '@sedai/core'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /**
@@ -96,7 +96,7 @@ export class FloodMode implements Mode {
    * the CID if there is none), along the path its hit came by; the next
    * responder is tried when one fails.
    */
-  async getInBand (cid: string, opts: { signal: AbortSignal, onProgress?: (p: DownloadProgress) => void, resolveDest: (m: Manifest) => Promise<string> }): Promise<DownloadResult> {
+  async getInBand (cid: string, opts: InBandGetOptions): Promise<DownloadResult> {
     const flood = this.flood
     const store = this.store as ContentStore
     const paths = (): string[] => [...(this.providers.get(cid)?.keys() ?? [])].filter(p => flood.hasPathTo(p))

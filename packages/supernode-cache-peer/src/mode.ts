@@ -6,7 +6,7 @@ import { resolveConfig } from './config.ts'
 import { SupernodeService } from './protocol/supernode.ts'
 import type { SupernodeConfig } from './config.ts'
 import type { RoleName } from './election.ts'
-import type { ContentStore, DownloadProgress, DownloadResult, Manifest, Mode, ModeContext, ModeFactory, ModeInit, SearchHit, SearchOptions, Source } from '@sedai/core'
+import type { ContentStore, DownloadResult, InBandGetOptions, Mode, ModeContext, ModeFactory, ModeInit, SearchHit, SearchOptions, Source } from '@sedai/core'
 
 /** Where the encrypted cache lives in a repo. */
 export const CACHE_DIR = 'supernode-cache'
@@ -91,7 +91,7 @@ export class SupernodeMode implements Mode {
    * there is none); responders are tried in the order their hits arrived
    * (the nearest, often a cache, first).
    */
-  async getInBand (cid: string, opts: { signal: AbortSignal, onProgress?: (p: DownloadProgress) => void, resolveDest: (m: Manifest) => Promise<string> }): Promise<DownloadResult> {
+  async getInBand (cid: string, opts: InBandGetOptions): Promise<DownloadResult> {
     const svc = this.svc
     const targets = (): string[] => (this.providers.get(cid) ?? []).filter(p => svc.hasPathTo(p))
     const failures: string[] = []

@@ -21,7 +21,8 @@ export function parseGetArgs (argv: string[], at: ArgsEnv): GetArgs {
       output: { type: 'string', short: 'o' },
       from: { type: 'string', multiple: true },
       'timeout-ms': { type: 'string' },
-      'in-band': { type: 'boolean', default: false }
+      'in-band': { type: 'boolean', default: false },
+      force: { type: 'boolean', default: false }
     },
     strict: true,
     allowPositionals: true
@@ -40,6 +41,9 @@ export function parseGetArgs (argv: string[], at: ArgsEnv): GetArgs {
     }
     request.from = values.from.map((addr) => checkMultiaddr(addr, '--from'))
   }
+  if (values.force === true) {
+    request.force = true
+  }
   const timeoutMs = parseTimeoutMs(values['timeout-ms'])
   if (timeoutMs !== undefined) {
     request.timeoutMs = timeoutMs
@@ -55,7 +59,7 @@ export function parseGetArgs (argv: string[], at: ArgsEnv): GetArgs {
 
 export const get: Command = {
   name: 'get',
-  usage: 'get CID [-o PATH] [--from MULTIADDR]... [--in-band] [--timeout-ms N] [--repo DIR] [--json]',
+  usage: 'get CID [-o PATH] [--force] [--from MULTIADDR]... [--in-band] [--timeout-ms N] [--repo DIR] [--json]',
   summary: 'download a file by CID (progress on stderr when it is a terminal)',
   async run (argv, ctx) {
     const args = parseGetArgs(argv, ctx)

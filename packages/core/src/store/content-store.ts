@@ -3,30 +3,30 @@
  * copied) and partial downloads that survive restarts. One SQLite database in
  * the repo; chunks are read from, and written to, ordinary files.
  */
-import { closeSync, constants as fsConstants, ftruncateSync, mkdirSync, openSync, rmSync } from 'node:fs'
-import { copyFile, link, mkdir, open, readdir, stat, unlink } from 'node:fs/promises'
+import { closeSync, ftruncateSync, mkdirSync, openSync, rmSync } from 'node:fs'
+import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
-import { basename, dirname, isAbsolute, join, normalize } from 'node:path'
+import { dirname, isAbsolute, join, normalize } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import type { StatementSync } from 'node:sqlite'
 import { DEFAULTS, REPO_FILES } from '../config.ts'
-import { ContentChangedError, HashMismatchError, InvalidCidError, InvalidManifestError, InvalidOptionError, InvalidPathError, NotFoundError, SedaiError } from '../errors.ts'
+import { ContentChangedError, DestinationExistsError, HashMismatchError, InvalidCidError, InvalidManifestError, InvalidOptionError, InvalidPathError, NotFoundError, SedaiError } from '../errors.ts'
 import { silentLogger } from '../logger.ts'
 import type { Logger } from '../logger.ts'
 import { Bitfield } from './bitfield.ts'
 import { buildManifest, chunkCount, chunkHash, chunkLength, decodeManifest, parseCid, readFully, sha256 } from './manifest.ts'
 import type { FileStat, Manifest } from './manifest.ts'
+import { badChunks, exists, existsError, fileMatches, placeFile, placeVerifiedCopy } from './place.ts'
+import type { Destination } from './place.ts'
 
 /** Bump with a migration in `migrate` when the tables change. */
-const SCHEMA_VERSION = 1
+const SCHEMA_VERSION = 2
 /** Shared files kept open for serving. */
 const OPEN_FILES = 16
 /** A shared file is stat'ed at most this often while served (ms); the chunk hash catches changes in between. */
 const STAT_INTERVAL_MS = 1000
 /** open() errors that mean the shared file is gone or no longer ours to read. */
 const GONE = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM'])
-/** link() errors that mean "no hard links here": fall back to copying. */
-const NO_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK'])
 
 export interface SharedFile {
   /** manifest CID, base32 */
@@ -52,6 +52,8 @@ export interface DownloadRecord {
   manifestBytes: Uint8Array
   /** where the file goes when complete */
   destPath: string
+  /** whether a different file at destPath may be replaced (`get --force`) */
+  replace: boolean
   /** where chunks are written meanwhile, at `index * chunkSize` */
   tmpPath: string
   /**
@@ -82,6 +84,7 @@ interface DownloadRow {
   cid: string
   manifest: Uint8Array
   destPath: string
+  replace: number
   have: Uint8Array
 }
 
@@ -336,11 +339,12 @@ export class ContentStore {
   }
 
   /**
-   * Start (or find) the partial download of `cid` into `destPath`, chunks
-   * going to a sparse `<repo>/downloads/<cid>.part` meanwhile. `cid` must be
-   * the canonical base32 string and `manifestBytes` must hash to it.
+   * Start (or find) the partial download of `cid` into `dest` (a path, or a
+   * path that may replace a different file), chunks going to a sparse
+   * `<repo>/downloads/<cid>.part` meanwhile. `cid` must be the canonical
+   * base32 string and `manifestBytes` must hash to it.
    */
-  beginDownload (cid: string, manifestBytes: Uint8Array, manifest: Manifest, destPath: string): DownloadRecord {
+  beginDownload (cid: string, manifestBytes: Uint8Array, manifest: Manifest, dest: string | Destination): DownloadRecord {
     const existing = this.getDownload(cid)
     if (existing !== undefined) return existing
     const parsed = parseCid(cid)
@@ -351,19 +355,68 @@ export class ContentStore {
     if (!equalBytes(sha256(manifestBytes), parsed.multihash.digest)) {
       throw new HashMismatchError(`manifest bytes do not hash to ${cid}`)
     }
-    if (!isAbsolute(destPath)) {
-      throw new InvalidPathError(`${destPath}: path must be absolute`)
-    }
-    destPath = normalize(destPath)
+    const { path: destPath, replace } = destination(dest)
     const tmpPath = this.tmpPath(cid)
     // also replaces a .part left by a crash before its row was written
     createSparse(tmpPath, manifest.size)
     // nothing on disk to distrust: a fresh download counts as verified
     this.verified.add(cid)
     const have = new Bitfield(chunkCount(manifest))
-    this.sql.insertDownload.run(cid, manifestBytes, destPath, have.length, have.toBytes())
+    this.sql.insertDownload.run(cid, manifestBytes, destPath, replace ? 1 : 0, have.length, have.toBytes())
     this.log.info({ cid, destPath, size: manifest.size }, 'download started')
-    return { cid, manifest, manifestBytes, destPath, tmpPath, have }
+    return { cid, manifest, manifestBytes, destPath, replace, tmpPath, have }
+  }
+
+  /** Where a partial download goes when complete: the latest `get` names it. */
+  setDestination (cid: string, dest: Destination): void {
+    const { path, replace } = destination(dest)
+    if (Number(this.sql.updateDestination.run(path, replace ? 1 : 0, cid).changes) === 0) {
+      throw new NotFoundError(`no download of ${cid}`)
+    }
+  }
+
+  /**
+   * Put a verified copy of the held file `cid` at `dest` and share it there
+   * too: the `get -o` of a file this node already has. Nothing is copied when
+   * `dest` already is that file (a shared copy unchanged since, or identical
+   * bytes found there); a different file there is replaced only with
+   * `dest.replace` (else DestinationExistsError). Undefined, and nothing
+   * placed, when no intact local copy is left (each changed one is marked
+   * stale): the caller fetches it from the network instead.
+   */
+  async copyTo (cid: string, dest: Destination, opts: { signal?: AbortSignal } = {}): Promise<SharedFile | undefined> {
+    const { path, replace } = destination(dest)
+    const stored = this.getManifest(cid)
+    if (stored === undefined) return undefined
+    const rows = this.sql.sharesByCid.all(cid) as unknown as ShareRow[]
+    const here = rows.find(row => row.path === path)
+    if (here !== undefined) {
+      const st = await stat(path).catch(() => undefined)
+      if (st !== undefined && sameStat(here, st)) return toShared(here)
+    }
+    if (await exists(path)) {
+      if (await fileMatches(path, stored.manifest, opts.signal)) return await this.adopt(path, cid, stored)
+      if (!replace) throw existsError(path)
+    }
+    await mkdir(dirname(path), { recursive: true })
+    for (const row of rows) {
+      if (row.path === path) continue
+      if (await placeVerifiedCopy(row.path, path, stored.manifest, replace, opts.signal)) {
+        return await this.adopt(path, cid, stored)
+      }
+      this.markStale(row, 'a copy of it failed verification')
+    }
+    return undefined
+  }
+
+  /** Share the file at `path`, known to be `cid`'s content, without hashing it again. */
+  private async adopt (path: string, cid: string, stored: StoredManifest): Promise<SharedFile> {
+    const st = await stat(path)
+    this.sql.upsertShare.run(path, cid, stored.manifest.name, stored.manifest.size, st.mtimeMs, st.ino, stored.bytes)
+    this.shareList = undefined
+    void this.files.drop(path)
+    this.log.info({ cid, path }, 'placed a copy of a held file')
+    return { cid, name: stored.manifest.name, size: stored.manifest.size, path }
   }
 
   getDownload (cid: string): DownloadRecord | undefined {
@@ -393,8 +446,9 @@ export class ContentStore {
   }
 
   /**
-   * Move a complete download to its destination (never over an existing
-   * file) and share it there, reusing the manifest instead of hashing again.
+   * Move a complete download to its destination (over an existing different
+   * file only if the record says `replace`; identical bytes already there
+   * are kept) and share it there, reusing the manifest instead of hashing again.
    * Before that the whole .part file is re-hashed, chunk by chunk, against
    * the manifest, whose bytes are checked against the CID: the CID covers
    * the manifest and the manifest's hashes cover every byte, so this is the
@@ -433,7 +487,10 @@ export class ContentStore {
     await mkdir(dirname(rec.destPath), { recursive: true })
     // placed, committed, then the .part unlinked: a crash between any two
     // steps leaves the download resumable or the file shared, never both lost
-    await placeNoReplace(rec.tmpPath, rec.destPath)
+    await placeFile(rec.tmpPath, rec.destPath, rec.replace).catch(async (err) => {
+      // someone put the same bytes there meanwhile: that is the file asked for
+      if (!(err instanceof DestinationExistsError) || !await fileMatches(rec.destPath, rec.manifest, opts.signal)) throw err
+    })
     const st = await stat(rec.destPath)
 
     const sql = this.sql
@@ -526,6 +583,7 @@ export class ContentStore {
       manifest,
       manifestBytes: row.manifest,
       destPath: row.destPath,
+      replace: row.replace === 1,
       tmpPath: this.tmpPath(row.cid),
       have: new Bitfield(chunkCount(manifest), row.have)
     }
@@ -608,6 +666,15 @@ function migrate (db: DatabaseSync, path: string): void {
       COMMIT;
     `)
   }
+  if (version < 2) {
+    // `get --force`: the finished file may replace a different one at dest_path
+    db.exec(`
+      BEGIN;
+      ALTER TABLE downloads ADD COLUMN replace_dest INTEGER NOT NULL DEFAULT 0;
+      PRAGMA user_version = 2;
+      COMMIT;
+    `)
+  }
 }
 
 type Statements = ReturnType<typeof prepare>
@@ -628,10 +695,11 @@ function prepare (db: DatabaseSync) {
         mtime_ms = excluded.mtime_ms, ino = excluded.ino, manifest = excluded.manifest, stale = 0`),
     markStale: s('UPDATE shares SET stale = 1 WHERE path = ?'),
     deleteSharesByCid: s('DELETE FROM shares WHERE cid = ?'),
-    downloadByCid: s('SELECT cid, manifest, dest_path AS destPath, have FROM downloads WHERE cid = ?'),
-    listDownloads: s('SELECT cid, manifest, dest_path AS destPath, have FROM downloads ORDER BY rowid'),
+    downloadByCid: s('SELECT cid, manifest, dest_path AS destPath, replace_dest AS replace, have FROM downloads WHERE cid = ?'),
+    listDownloads: s('SELECT cid, manifest, dest_path AS destPath, replace_dest AS replace, have FROM downloads ORDER BY rowid'),
     downloadChunks: s('SELECT chunks FROM downloads WHERE cid = ?'),
-    insertDownload: s('INSERT INTO downloads (cid, manifest, dest_path, chunks, have) VALUES (?, ?, ?, ?, ?)'),
+    insertDownload: s('INSERT INTO downloads (cid, manifest, dest_path, replace_dest, chunks, have) VALUES (?, ?, ?, ?, ?, ?)'),
+    updateDestination: s('UPDATE downloads SET dest_path = ?, replace_dest = ? WHERE cid = ?'),
     updateHave: s('UPDATE downloads SET have = ? WHERE cid = ?'),
     deleteDownload: s('DELETE FROM downloads WHERE cid = ?'),
     begin: s('BEGIN'),
@@ -665,66 +733,13 @@ function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0
 }
 
-/**
- * The chunks set in `have` whose bytes in `fh` do not match the manifest
- * (short reads included), lowest first.
- */
-async function badChunks (fh: FileHandle, manifest: Manifest, have: Bitfield, signal?: AbortSignal): Promise<number[]> {
-  const bad: number[] = []
-  const buf = Buffer.allocUnsafe(manifest.chunkSize)
-  for (let i = 0; i < have.length; i++) {
-    if (!have.get(i)) continue
-    signal?.throwIfAborted()
-    const len = chunkLength(manifest, i)
-    const ok = await readFully(fh, buf, len, i * manifest.chunkSize) === len &&
-      equalBytes(sha256(buf.subarray(0, len)), chunkHash(manifest, i))
-    if (!ok) bad.push(i)
+/** A destination as given (a path: no replacing), checked absolute and normalised. */
+function destination (dest: string | Destination): Destination {
+  const { path, replace } = typeof dest === 'string' ? { path: dest, replace: false } : dest
+  if (!isAbsolute(path)) {
+    throw new InvalidPathError(`${path}: path must be absolute`)
   }
-  return bad
-}
-
-/**
- * Gives `from`'s file the name `to` as well, unless `to` exists (the caller
- * unlinks `from` afterwards). Across filesystems the file is copied under a
- * hidden name in `to`'s folder, synced, then linked: a crash mid-copy never
- * leaves a partial file under the final name.
- */
-async function placeNoReplace (from: string, to: string): Promise<void> {
-  try {
-    // link fails on an existing `to` (rename would silently replace it)
-    await link(from, to)
-    return
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? ''
-    if (code === 'EEXIST') {
-      // a crash between link and commit left both names: finish the move
-      const [a, b] = await Promise.all([stat(from), stat(to)])
-      if (a.ino !== b.ino || a.dev !== b.dev) {
-        throw new InvalidPathError(`${to} already exists; not overwriting it`)
-      }
-      return
-    }
-    if (!NO_LINK.has(code)) throw err
-  }
-  const tmp = join(dirname(to), `.${basename(to)}.sedai-copy`)
-  // a leftover of a crashed copy is replaced
-  await copyFile(from, tmp)
-  try {
-    const fh = await open(tmp, 'r+')
-    try { await fh.sync() } finally { await fh.close() }
-    await link(tmp, to).catch(async (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EEXIST') throw new InvalidPathError(`${to} already exists; not overwriting it`)
-      if (!NO_LINK.has(err.code ?? '')) throw err
-      // no hard links at all here (FAT): copy under the final name, exclusively
-      await copyFile(tmp, to, fsConstants.COPYFILE_EXCL).catch((err: NodeJS.ErrnoException) => {
-        throw err.code === 'EEXIST' ? new InvalidPathError(`${to} already exists; not overwriting it`) : err
-      })
-      const out = await open(to, 'r+')
-      try { await out.sync() } finally { await out.close() }
-    })
-  } finally {
-    await unlink(tmp).catch(() => {})
-  }
+  return { path: normalize(path), replace }
 }
 
 interface OpenFile {

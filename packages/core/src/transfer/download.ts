@@ -12,6 +12,7 @@ import type { Logger } from '../logger.ts'
 import type { Stats } from '../stats.ts'
 import type { ContentStore } from '../store/content-store.ts'
 import type { Manifest } from '../store/manifest.ts'
+import type { Destination } from '../store/place.ts'
 import type { Connection, PeerId } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -49,7 +50,7 @@ export interface DownloadInit {
   cid: string | CID
   sources: Source[]
   /** where the file goes, once its manifest (and so its name) is known */
-  resolveDest: (manifest: Manifest) => Promise<string> | string
+  resolveDest: (manifest: Manifest) => Promise<string | Destination> | string | Destination
   signal?: AbortSignal
   onProgress?: (p: DownloadProgress) => void
   connectionManager: ConnectionManager

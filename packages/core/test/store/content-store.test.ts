@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, open, readFile, rm, stat, symlink, unlink, utimes, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, symlink, unlink, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -8,6 +8,7 @@ import { REPO_FILES } from '../../src/config.ts'
 import { silentLogger } from '../../src/logger.ts'
 import { Bitfield } from '../../src/store/bitfield.ts'
 import { ContentStore } from '../../src/store/content-store.ts'
+import { DatabaseSync } from 'node:sqlite'
 import { buildManifest, chunkCount } from '../../src/store/manifest.ts'
 
 const CHUNK = 16 * 1024
@@ -297,21 +298,121 @@ test('download lifecycle: begin, progress, resume after reopen, verify, complete
   assert.deepEqual(Buffer.from(await store2.readChunk(key, 3)), chunk(3))
 })
 
-test('completeDownload never overwrites an existing file', async (t) => {
-  const { dir, store } = await setup(t)
-  const src = join(dir, 'src.bin')
-  await writeFile(src, randomBytes(CHUNK))
+/** A downloaded-and-complete record of a fresh random file of `chunks` chunks, going to `dest`. */
+async function completedRecord (dir: string, store: ContentStore, dest: string | { path: string, replace: boolean }, chunks = 2): Promise<{ key: string, data: Buffer, tmpPath: string }> {
+  const src = join(dir, `src-${randomBytes(4).toString('hex')}.bin`)
+  const data = randomBytes(chunks * CHUNK - 7)
+  await writeFile(src, data)
   const { manifest, bytes, cid } = await buildManifest(src, { chunkSize: CHUNK })
+  const rec = store.beginDownload(cid.toString(), bytes, manifest, dest)
+  await overwrite(rec.tmpPath, 0, data)
+  for (let i = 0; i < rec.have.length; i++) rec.have.set(i)
+  store.saveProgress(cid.toString(), rec.have)
+  return { key: cid.toString(), data, tmpPath: rec.tmpPath }
+}
+
+test('completeDownload never overwrites a different file unless the download may replace it; the same bytes there are kept', async (t) => {
+  const { dir, store, reopen } = await setup(t)
   const dest = join(dir, 'taken.bin')
   await writeFile(dest, 'mine')
-  const rec = store.beginDownload(cid.toString(), bytes, manifest, dest)
-  await overwrite(rec.tmpPath, 0, await readFile(src))
-  rec.have.set(0)
-  store.saveProgress(cid.toString(), rec.have)
-  await assert.rejects(store.completeDownload(cid.toString()), { code: 'ERR_INVALID_PATH', message: /exists/ })
+  const kept = await completedRecord(dir, store, dest)
+  await assert.rejects(store.completeDownload(kept.key), { code: 'ERR_DESTINATION_EXISTS', message: /exists.*--force/ })
   assert.equal(await readFile(dest, 'utf8'), 'mine')
-  assert.ok(store.getDownload(cid.toString()) !== undefined, 'the download is kept')
-  assert.equal((await stat(rec.tmpPath)).size, CHUNK)
+  assert.ok(store.getDownload(kept.key) !== undefined, 'the download is kept')
+  assert.equal((await stat(kept.tmpPath)).size, kept.data.byteLength)
+
+  // the latest get asked to replace: the flag survives a restart
+  store.setDestination(kept.key, { path: dest, replace: true })
+  await store.stop()
+  const store2 = await reopen()
+  assert.equal(store2.getDownload(kept.key)?.replace, true)
+  await store2.completeDownload(kept.key)
+  assert.deepEqual(await readFile(dest), kept.data)
+  assert.deepEqual(store2.list().map(f => f.path), [dest])
+
+  // identical bytes already at the destination: that is the file asked for
+  const twin = join(dir, 'twin.bin')
+  const same = await completedRecord(dir, store2, twin)
+  await writeFile(twin, same.data)
+  const placed = await store2.completeDownload(same.key)
+  assert.equal(placed.path, twin)
+  assert.ok(store2.has(same.key))
+})
+
+test('setDestination: a pending download finishes where the latest get asked', async (t) => {
+  const { dir, store } = await setup(t)
+  const first = join(dir, 'first.bin')
+  const latest = join(dir, 'sub', 'latest.bin')
+  const rec = await completedRecord(dir, store, first)
+  store.setDestination(rec.key, { path: latest, replace: false })
+  assert.equal(store.getDownload(rec.key)?.destPath, latest)
+  const done = await store.completeDownload(rec.key)
+  assert.equal(done.path, latest)
+  assert.deepEqual(await readFile(latest), rec.data)
+  await assert.rejects(stat(first), { code: 'ENOENT' })
+  assert.throws(() => { store.setDestination(rec.key, { path: first, replace: false }) }, { code: 'ERR_NOT_FOUND' })
+  assert.throws(() => { store.setDestination(rec.key, { path: 'relative.bin', replace: false }) }, { code: 'ERR_INVALID_PATH' })
+})
+
+test('a version 1 database is migrated: its downloads are kept and do not replace files', async (t) => {
+  const { dir, repo, store, reopen } = await setup(t)
+  const dest = join(dir, 'v1.bin')
+  const rec = await completedRecord(dir, store, dest)
+  await store.stop()
+  // back to the version 1 schema, as a repo written before `get --force` has it
+  const db = new DatabaseSync(join(repo, REPO_FILES.database))
+  db.exec('ALTER TABLE downloads DROP COLUMN replace_dest; PRAGMA user_version = 1')
+  db.close()
+  const store2 = await reopen()
+  assert.equal(store2.getDownload(rec.key)?.replace, false)
+  assert.equal(store2.getDownload(rec.key)?.destPath, dest)
+  assert.equal((await store2.completeDownload(rec.key)).path, dest)
+})
+
+test('copyTo: a verified copy of a held file at a new path, shared there too; never over a different file unless asked', async (t) => {
+  const { dir, store } = await setup(t)
+  const data = randomBytes(3 * CHUNK + 11)
+  const x1 = join(dir, 'x1.bin')
+  await writeFixed(x1, data)
+  const { cid } = await store.share(x1)
+  const x2 = join(dir, 'out', 'x2.bin')
+
+  const copy = await store.copyTo(cid, { path: x2, replace: false })
+  assert.deepEqual(copy, { cid, name: 'x1.bin', size: data.byteLength, path: x2 })
+  assert.deepEqual(await readFile(x2), data)
+  assert.notEqual((await stat(x2)).ino, (await stat(x1)).ino, 'a copy, not a second name of one file')
+  assert.deepEqual(store.list().map(f => f.path).sort(), [x1, x2].sort())
+  assert.deepEqual(await readdir(join(dir, 'out')), ['x2.bin'], 'no temporary file left')
+  // already there: nothing copied, nothing changed
+  const mtime = (await stat(x2)).mtimeMs
+  assert.deepEqual(await store.copyTo(cid, { path: x2, replace: false }), copy)
+  assert.equal((await stat(x2)).mtimeMs, mtime)
+
+  // a different file at the destination is left alone without replace, replaced with it
+  const mine = join(dir, 'mine.bin')
+  await writeFile(mine, 'my notes')
+  await assert.rejects(store.copyTo(cid, { path: mine, replace: false }), { code: 'ERR_DESTINATION_EXISTS' })
+  assert.equal(await readFile(mine, 'utf8'), 'my notes')
+  await store.copyTo(cid, { path: mine, replace: true })
+  assert.deepEqual(await readFile(mine), data)
+
+  // identical bytes the store did not know of are adopted as they are
+  const twin = join(dir, 'twin.bin')
+  await writeFile(twin, data)
+  const ino = (await stat(twin)).ino
+  assert.equal((await store.copyTo(cid, { path: twin, replace: false }))?.path, twin)
+  assert.equal((await stat(twin)).ino, ino)
+
+  // a source changed behind an identical stat is caught by the copy's verification
+  await store.unshare(cid)
+  const { cid: again } = await store.share(x1)
+  await overwrite(x1, 5, Buffer.from('changed'))
+  await utimes(x1, MTIME, MTIME)
+  const x3 = join(dir, 'x3.bin')
+  assert.equal(await store.copyTo(again, { path: x3, replace: false }), undefined)
+  await assert.rejects(stat(x3), { code: 'ENOENT' })
+  assert.equal(store.has(again), false, 'the changed copy is no longer served')
+  assert.equal(await store.copyTo('bafyreihxczwslh7lwby4lekmuzhr2qestpejhdofm2dl2snanwfv7uohc4', { path: x3, replace: false }), undefined)
 })
 
 test('abortDownload, verifyPartial of a lost .part file, and refusals', async (t) => {
