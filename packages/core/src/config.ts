@@ -80,6 +80,19 @@ export const DEFAULTS = {
   /** libp2p: dial timeout (ms). */
   dialTimeoutMs: 10_000,
 
+  /**
+   * `--mdns`: how often a daemon asks the LAN who is there (ms); @libp2p/mdns's
+   * own default. A daemon also answers others' questions at once, so two
+   * daemons find each other as soon as the second one starts.
+   */
+  mdnsIntervalMs: 10_000,
+  /**
+   * The mDNS service name daemons ask for and answer: sedai's own, not
+   * libp2p's `_p2p._udp.local`, so that only sedai daemons are found and
+   * dialled (other libp2p nodes do not speak sedai's DHT protocol anyway).
+   */
+  mdnsServiceTag: '_sedai._udp.local',
+
   /** Default listen address. */
   listen: ['/ip4/0.0.0.0/tcp/4001'],
   /** Default control API address (HOST:PORT, port 0 = any free port). */

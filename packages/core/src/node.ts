@@ -6,6 +6,8 @@ import { coalescedTcp } from './tcp-writes.ts'
 import { createLibp2p } from 'libp2p'
 import { DEFAULTS } from './config.ts'
 import { idleConnectionReaper } from './idle-reaper.ts'
+import { lanDiscovery } from './lan-discovery.ts'
+import type { LanDiscoveryInit } from './lan-discovery.ts'
 import type { Identify } from '@libp2p/identify'
 import type { Libp2p, PrivateKey, ServiceMap } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
@@ -45,6 +47,12 @@ export interface CreateNodeInit<S extends ServiceMap = ServiceMap> {
    * (loopback) connections.
    */
   idleConnectionMs?: number
+  /**
+   * LAN discovery over mDNS (lan-discovery.ts): find sedai daemons on the
+   * local network and dial them; `true` for the defaults. Default off:
+   * multicast leaves the machine.
+   */
+  mdns?: boolean | LanDiscoveryInit
   /** start listening right away; default true */
   start?: boolean
 }
@@ -88,6 +96,7 @@ export async function createNode<S extends ServiceMap = ServiceMap> (init: Creat
       identify: identify(),
       ping: ping(),
       ...(init.idleConnectionMs !== undefined && init.idleConnectionMs > 0 ? { idleReaper: idleConnectionReaper({ idleMs: init.idleConnectionMs }) } : {}),
+      ...(init.mdns !== undefined && init.mdns !== false ? { lan: lanDiscovery(init.mdns === true ? {} : init.mdns) } : {}),
       ...(init.services ?? {})
     } as any
   })
