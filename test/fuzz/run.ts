@@ -15,16 +15,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import { hideSqliteExperimentalWarning } from '../../packages/core/src/warnings.ts'
 import { failures, INFLIGHT_BYTES, INFLIGHT_HEADER, MAX_BLOCK_MS, seedOf } from './harness.ts'
 import type { FuzzCrash, FuzzReport } from './harness.ts'
+import { TARGET_NAMES } from './targets.ts'
 import type { WorkerJob } from './worker.ts'
 
-// the target list loads the API server, which opens node:sqlite: hide its
-// experimental warning first, as the bins do
-hideSqliteExperimentalWarning()
-export const { TARGET_NAMES } = await import('./targets.ts')
-export { MAX_BLOCK_MS }
+export { MAX_BLOCK_MS, TARGET_NAMES }
 export const CRASHERS = fileURLToPath(new URL('./crashers/', import.meta.url))
 /** A worker silent (no heartbeat, no result) for this long has hung. */
 export const STALL_MS = 30_000

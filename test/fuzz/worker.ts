@@ -6,13 +6,8 @@
  * memory so the driver can save it as a crasher either way.
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { hideSqliteExperimentalWarning } from '../../packages/core/src/warnings.ts'
-
-// as the bins do, before anything that opens node:sqlite is loaded (hence the
-// dynamic imports): one warning per worker would bury the table
-hideSqliteExperimentalWarning()
-const { fuzzTarget, INFLIGHT_HEADER, replayOne } = await import('./harness.ts')
-const { loadTarget } = await import('./targets.ts')
+import { fuzzTarget, INFLIGHT_HEADER, replayOne } from './harness.ts'
+import { loadTarget } from './targets.ts'
 
 export type WorkerJob =
   | { mode: 'fuzz', target: string, iterations: number, seed: number }

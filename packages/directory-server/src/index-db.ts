@@ -11,8 +11,8 @@
  * `ORDER BY rank` (BM25) would rank every match: about 20 queries/s over 10^5
  * matches, against thousands per second here.
  */
-import { DatabaseSync } from 'node:sqlite'
-import type { StatementSync } from 'node:sqlite'
+import { DatabaseSync } from '@sedai/core/sqlite'
+import type { StatementSync } from '@sedai/core/sqlite'
 import { SedaiError } from '@sedai/core/errors'
 import { PeerLimitError } from './errors.ts'
 import { indexText } from './terms.ts'

@@ -8,7 +8,7 @@ import { REPO_FILES } from '../../src/config.ts'
 import { silentLogger } from '../../src/logger.ts'
 import { Bitfield } from '../../src/store/bitfield.ts'
 import { ContentStore } from '../../src/store/content-store.ts'
-import { DatabaseSync } from 'node:sqlite'
+import { DatabaseSync } from '../../src/sqlite.ts'
 import { buildManifest, chunkCount } from '../../src/store/manifest.ts'
 
 const CHUNK = 16 * 1024

@@ -161,7 +161,7 @@ export class DockerCluster implements Nodes {
       services[`p${i}`] = {
         image: this.init.image,
         container_name: this.container(i),
-        entrypoint: ['node', '--disable-warning=ExperimentalWarning', AGENT],
+        entrypoint: ['node', AGENT],
         environment: { ...this.env, SEDAI_LAB_TOKEN: this.token, SEDAI_LAB_AGENT_PORT: String(DEFAULTS.agentPort) },
         volumes: [`${this.init.filesDir}:${FILES}:ro`],
         // the agent obeys anyone with the token: published on the host's loopback only

@@ -22,8 +22,6 @@ export class WorkerProcess {
   constructor (env: Record<string, string>) {
     this.child = fork(WORKER, [], {
       env: { ...process.env, ...env },
-      // the daemons' node:sqlite would print its experimental warning once per worker
-      execArgv: ['--disable-warning=ExperimentalWarning'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc']
     })
     this.ready = new Promise((resolve, reject) => {

@@ -15,7 +15,7 @@ import type { StartedPeer } from '../../src/messages.ts'
 const AGENT = fileURLToPath(new URL('../../src/docker/agent.ts', import.meta.url))
 
 async function startAgent (token: string): Promise<{ child: ChildProcess, port: number, exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', AGENT], {
+  const child = spawn(process.execPath, [AGENT], {
     env: { ...process.env, SEDAI_LAB_TOKEN: token, SEDAI_LAB_AGENT_PORT: '0', SEDAI_LAB_AGENT_HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'inherit']
   })
