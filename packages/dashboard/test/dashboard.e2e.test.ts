@@ -1,6 +1,7 @@
 /**
- * The dashboard end to end, in real headless Chromium (Debian's `chromium`
- * driven by playwright-core): four flood daemons on 127.0.0.1 in a star, the
+ * The dashboard end to end, in real headless Chromium (the one npm installs
+ * with @sparticuz/chromium, see test/helpers/chromium.ts, driven by
+ * playwright-core): four flood daemons on 127.0.0.1 in a star, the
  * page opened on the hub's API address, a search with live results, a
  * download watched to completion, the overlay graph's nodes and edges, and
  * the token model (the user signs in with it; never in a URL or the page;
@@ -15,10 +16,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { chromium } from 'playwright-core'
 import { freePorts } from '@sedai/core'
 import { ApiClient, readApiFile } from '../../cli/src/api-client.ts'
 import { DEFAULT_DIST } from '../src/index.ts'
+import { launchChromium } from '../../../test/helpers/chromium.ts'
 import { sha256File, writeRandomFile } from '../../../test/helpers/files.ts'
 import { startDaemon, until } from '../../../test/helpers/testnet.ts'
 import type { Core } from 'cytoscape'
@@ -33,13 +34,6 @@ declare const document: {
   documentElement: { outerHTML: string }
 }
 
-/** Debian's package; SEDAI_CHROMIUM names another binary. */
-const CHROMIUM = process.env.SEDAI_CHROMIUM ?? '/usr/bin/chromium'
-/** Without the background-networking flags Chromium phones home, and on a closed network its connections are refused. */
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'
-]
 const SCREENSHOT = fileURLToPath(new URL('../../../docs/dashboard.png', import.meta.url))
 /** a pinned overlay: no topping up from the host cache, so the star stays a star */
 const FIXED = { SEDAI_FLOOD_MIN_NEIGHBOURS: '0', SEDAI_FLOOD_MAX_NEIGHBOURS: '8', SEDAI_LOG_LEVEL: 'warn' }
@@ -71,7 +65,6 @@ async function get (url: string, headers: Record<string, string>): Promise<numbe
 }
 
 test('dashboard in headless Chromium: node, graph, live search, download to completion, token model', async (t) => {
-  assert.ok(existsSync(CHROMIUM), `Chromium is not installed at ${CHROMIUM}: apt-get install -y chromium (or set SEDAI_CHROMIUM to a Chromium binary)`)
   assert.ok(existsSync(join(DEFAULT_DIST, 'app.js')), `the dashboard is not built (${DEFAULT_DIST}): run npm run build:dashboard`)
 
   const work = await mkdtemp(join(tmpdir(), 'sedai-dashboard-'))
@@ -89,12 +82,7 @@ test('dashboard in headless Chromium: node, graph, live search, download to comp
   assert.equal(printed.code, 0, printed.stderr)
   assert.deepEqual(printed.json, { url: `${url}/`, token })
 
-  const context = await chromium.launchPersistentContext(join(work, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 1100 }
-  })
+  const context = await launchChromium(join(work, 'chromium-profile'), { viewport: { width: 1280, height: 1100 } })
   t.after(async () => { await context.close() })
   const page = context.pages()[0] ?? await context.newPage()
   const requests: string[] = []

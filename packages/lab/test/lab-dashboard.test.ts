@@ -1,6 +1,7 @@
 /**
- * The lab view end to end, in real headless Chromium (Debian's `chromium`
- * driven by playwright-core): a tiny real lab (six flood daemons on 127.0.0.1,
+ * The lab view end to end, in real headless Chromium (the one npm installs
+ * with @sparticuz/chromium, see test/helpers/chromium.ts, driven by
+ * playwright-core): a tiny real lab (six flood daemons on 127.0.0.1,
  * one of them SIGKILLed partway through a paced search phase) with the
  * dashboard on; the page signed in with the lab's token shows all six nodes,
  * the overlay the daemons report (one edge per pair), the generation's kind
@@ -16,12 +17,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { chromium } from 'playwright-core'
 import { randomGraph } from '@sedai/flooding-peer'
 import { DEFAULT_DIST } from '@sedai/dashboard'
 import { startLabDashboard } from '../src/dashboard.ts'
 import { runLab } from '../src/run.ts'
 import { parseTopology } from '../src/topology.ts'
+import { launchChromium } from '../../../test/helpers/chromium.ts'
 import type { Core } from 'cytoscape'
 import type { LabObserver } from '../src/observer.ts'
 import type { Nodes } from '../src/nodes.ts'
@@ -34,12 +35,6 @@ declare const document: {
   documentElement: { outerHTML: string }
 }
 
-const CHROMIUM = process.env.SEDAI_CHROMIUM ?? '/usr/bin/chromium'
-/** as packages/dashboard/test/dashboard.e2e.test.ts: no phoning home on a closed network */
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'
-]
 const SCREENSHOT = fileURLToPath(new URL('../../../docs/lab-view.png', import.meta.url))
 const PEERS = 6
 const DEGREE: [number, number] = [2, 3]
@@ -66,7 +61,6 @@ async function get (url: string, headers: Record<string, string>): Promise<numbe
 const pair = (a: string, b: string): string => a < b ? `${a} ${b}` : `${b} ${a}`
 
 test('lab view in headless Chromium: every node, the daemons\' overlay, generation colours, a kill, the token model', { timeout: 180_000 }, async (t) => {
-  assert.ok(existsSync(CHROMIUM), `Chromium is not installed at ${CHROMIUM}: apt-get install -y chromium (or set SEDAI_CHROMIUM to a Chromium binary)`)
   assert.ok(existsSync(join(DEFAULT_DIST, 'lab.js')), `the lab view is not built (${DEFAULT_DIST}): run npm run build:dashboard`)
 
   const out = await mkdtemp(join(tmpdir(), 'sedai-lab-view-'))
@@ -84,7 +78,7 @@ test('lab view in headless Chromium: every node, the daemons\' overlay, generati
     killed: (peers) => { killed.push(...peers); dash.observer.killed(peers) }
   }
 
-  const context = await chromium.launchPersistentContext(join(out, 'chromium-profile'), { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 1000 } })
+  const context = await launchChromium(join(out, 'chromium-profile'), { viewport: { width: 1280, height: 1000 } })
   t.after(async () => { await context.close() })
   const page = context.pages()[0] ?? await context.newPage()
   const requests: string[] = []
