@@ -55,7 +55,10 @@ export interface StartDaemonOptions {
   env?: Record<string, string>
 }
 
-/** Starts `sedai daemon` on 127.0.0.1 with free ports and waits until its API answers. */
+/**
+ * Starts `sedai daemon` on 127.0.0.1 with free ports and waits until its API
+ * answers. Without --mode in `args` it runs the default mode (dht).
+ */
 export async function startDaemon (t: TestContext | undefined, opts: StartDaemonOptions = {}): Promise<TestDaemon> {
   const repo = opts.repo ?? await mkdtemp(join(tmpdir(), 'sedai-test-'))
   const child = spawn(process.execPath, [SEDAI_BIN, 'daemon', '--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', ...(opts.args ?? [])], {
@@ -117,7 +120,8 @@ export interface Testnet {
 
 /**
  * A whole network of real daemons on loopback, torn down with the test
- * (after hyperdht's testnet.js). `mode` is passed as --mode when given.
+ * (after hyperdht's testnet.js). `mode` is passed as --mode when given; else
+ * the daemons run the default mode (dht), and `mode: 'none'` runs none.
  */
 export async function createTestnet (opts: { size: number, mode?: string, args?: string[] }, t: TestContext): Promise<Testnet> {
   const args = [...(opts.mode !== undefined ? ['--mode', opts.mode] : []), ...(opts.args ?? [])]

@@ -29,8 +29,22 @@ export const COMMON_OPTIONS = {
 export const DAEMON_MODES = ['directory-server', 'directory', 'flood', 'supernode', 'dht'] as const
 export type DaemonMode = typeof DAEMON_MODES[number]
 
+/**
+ * `sedai daemon` without --mode runs the DHT, as IPFS and BitTorrent clients
+ * do by default: a daemon as started then searches and is found. It needs no
+ * server (Gen 1) and no well-connected neighbours (Gen 2, 3), only one peer to
+ * join through: --bootstrap, or one found on the LAN with --mdns.
+ */
+export const DEFAULT_MODES: readonly DaemonMode[] = ['dht']
+
+/** `--mode none`: no generation at all, a peer that shares and fetches from peers it is told about. */
+export const NO_MODE = 'none'
+
 export interface DaemonOptions extends CommonArgs {
-  /** no duplicates; [] = a plain peer that shares and fetches from peers it is told about */
+  /**
+   * no duplicates; default DEFAULT_MODES; [] (`--mode none`) = a plain peer
+   * that shares and fetches from peers it is told about
+   */
   modes: DaemonMode[]
   /** multiaddrs to listen on; default DEFAULTS.listen */
   listen: string[]
@@ -53,6 +67,8 @@ export interface DaemonOptions extends CommonArgs {
    * like any other host (by default they bypass them: DEFAULTS.allowLoopback)
    */
   limitLoopback: boolean
+  /** `--mdns`: find and dial daemons on the LAN by multicast DNS (off by default: multicast leaves the machine) */
+  mdns: boolean
 }
 
 /** The ArgsEnv of this process. */
@@ -159,19 +175,31 @@ export function parseByteRate (value: string, flag: string): number {
   return n
 }
 
-/** `--mode M[,M...]` (repeatable): known modes, duplicates dropped, in order of first mention. */
+/**
+ * `--mode M[,M...]` (repeatable): known modes, duplicates dropped, in order of
+ * first mention; none given = DEFAULT_MODES; `none` alone = no mode.
+ */
 export function parseModes (values: string[]): DaemonMode[] {
+  if (values.length === 0) return [...DEFAULT_MODES]
   const modes: DaemonMode[] = []
+  let none = false
   for (const value of values) {
     for (const raw of value.split(',')) {
       const mode = raw.trim()
+      if (mode === NO_MODE) {
+        none = true
+        continue
+      }
       if (!(DAEMON_MODES as readonly string[]).includes(mode)) {
-        throw new InvalidOptionError(`--mode: unknown mode '${mode}' (expected ${DAEMON_MODES.join(', ')})`)
+        throw new InvalidOptionError(`--mode: unknown mode '${mode}' (expected ${DAEMON_MODES.join(', ')} or ${NO_MODE})`)
       }
       if (!modes.includes(mode as DaemonMode)) {
         modes.push(mode as DaemonMode)
       }
     }
+  }
+  if (none && modes.length > 0) {
+    throw new InvalidOptionError(`--mode: '${NO_MODE}' cannot be combined with other modes (${modes.join(', ')})`)
   }
   return modes
 }
@@ -193,8 +221,8 @@ function parseInterest (raw: string): string {
 }
 
 /**
- * `sedai daemon [--mode M[,M...]] [--listen MULTIADDR]... [--api HOST:PORT]
- * [--bootstrap MULTIADDR]... [--directory MULTIADDR] [--fault-corrupt RATE] [--upload-rate N]
+ * `sedai daemon [--mode M[,M...]|none] [--listen MULTIADDR]... [--api HOST:PORT]
+ * [--bootstrap MULTIADDR]... [--mdns] [--directory MULTIADDR] [--fault-corrupt RATE] [--upload-rate N]
  * [--role auto|super|leaf] [--interest WORD]... [--limit-loopback]`.
  * Throws InvalidOptionError (exit code 2) for anything it cannot accept.
  */
@@ -212,7 +240,8 @@ export function parseDaemonArgs (argv: string[], at: ArgsEnv = processArgsEnv())
       'upload-rate': { type: 'string' },
       role: { type: 'string' },
       interest: { type: 'string', multiple: true },
-      'limit-loopback': { type: 'boolean' }
+      'limit-loopback': { type: 'boolean' },
+      mdns: { type: 'boolean' }
     },
     strict: true,
     allowPositionals: true
@@ -228,7 +257,8 @@ export function parseDaemonArgs (argv: string[], at: ArgsEnv = processArgsEnv())
     uploadRate: values['upload-rate'] === undefined ? DEFAULTS.uploadRate : parseByteRate(values['upload-rate'], '--upload-rate'),
     role: parseRole(values.role),
     interests: (values.interest ?? []).map(parseInterest),
-    limitLoopback: values['limit-loopback'] === true
+    limitLoopback: values['limit-loopback'] === true,
+    mdns: values.mdns === true
   }
   if (values.directory !== undefined) {
     options.directory = checkMultiaddr(values.directory, '--directory')

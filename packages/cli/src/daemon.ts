@@ -14,7 +14,7 @@ import type { DaemonMetrics } from './metrics.ts'
 import { loadModeFactory } from './modes.ts'
 import type { DaemonOptions } from './args.ts'
 import type { DaemonApi, DownloadInfo, GetProgress, GetRequest, GetResult, IdInfo, MetricsText, OverlayInfo, PeerInfo, SearchRequest, SearchResponse, SearchResult, SharedFileInfo } from './daemon-api.ts'
-import type { CreateNodeInit, Destination, Logger, Manifest, Mode, SearchHit, SedaiLibp2p, Source, TransferService } from '@sedai/core'
+import type { CreateNodeInit, LanDiscovery, LanDiscoveryEvents, Destination, Logger, Manifest, Mode, SearchHit, SedaiLibp2p, Source, TransferService } from '@sedai/core'
 
 /** The daemon's options, as `sedai daemon` parses them (args.ts). */
 export type DaemonConfig = Omit<DaemonOptions, 'json'>
@@ -86,11 +86,14 @@ export class Daemon implements DaemonApi {
       ...(this.config.limitLoopback ? { allowLoopback: false } : {}),
       privateKey,
       listen: this.config.listen,
+      // the lab's embedded daemons and the tests may bring a LAN of their own (extras.node.mdns)
+      mdns: this.extras.node?.mdns ?? this.config.mdns,
       services: {
         ...modeServices,
         transfer: transfer({ store: this.store, stats: this.counters, logger, faultCorruptRate: this.config.faultCorrupt, uploadRate: this.config.uploadRate })
       }
     }) as Node
+    this.watchLan()
     for (const mode of this.modes) {
       await mode.start({
         node: this.node,
@@ -106,11 +109,29 @@ export class Daemon implements DaemonApi {
     }
     if (this.extras.api !== false) this.api = await startApiServer({ api: this, host: this.config.api.host, port: this.config.api.port, repo: this.config.repo, logger, dashboard: createDashboard() })
     const id = await this.id()
-    this.log.info({ peerId: id.peerId, addrs: id.addrs, api: this.api?.url, repo: this.config.repo, modes: id.modes }, 'daemon started')
+    this.log.info({ peerId: id.peerId, addrs: id.addrs, api: this.api?.url, repo: this.config.repo, modes: id.modes, mdns: this.lan !== undefined }, 'daemon started')
     if (this.config.faultCorrupt > 0) this.log.warn({ rate: this.config.faultCorrupt }, 'fault injection: corrupting served chunks on purpose')
     for (const addr of this.config.bootstrap) {
       this.connect(addr).catch(err => { this.log.warn({ addr, err: err.message }, 'bootstrap dial failed') })
     }
+  }
+
+  /** LAN discovery (`--mdns`), when it runs. */
+  private get lan (): LanDiscovery | undefined {
+    return (this.node?.services as { lan?: LanDiscovery } | undefined)?.lan
+  }
+
+  /** `--mdns`: the log says which LAN peers were found and connected (a failed dial is retried at the next answer). */
+  private watchLan (): void {
+    this.lan?.addEventListener('found', (evt) => {
+      const { peerId, addrs } = (evt as LanDiscoveryEvents['found']).detail
+      this.log.info({ peerId, addrs }, 'LAN peer found (mDNS)')
+    })
+    this.lan?.addEventListener('dial', (evt) => {
+      const { peerId, ok, error } = (evt as LanDiscoveryEvents['dial']).detail
+      if (ok) this.log.info({ peerId }, 'connected to a LAN peer')
+      else this.log.debug({ peerId, err: error }, 'dial to a LAN peer failed')
+    })
   }
 
   private get libp2p (): Node {
@@ -400,6 +421,7 @@ export class Daemon implements DaemonApi {
       shared: this.store.list().length,
       partialDownloads: this.store.listDownloads().length,
       activeDownloads: this.activeDownloads,
+      ...(this.lan !== undefined ? { mdns: { ...this.lan.counts } } : {}),
       // the whole process's (a lab worker hosts many daemons in one)
       process: processStats(),
       ...counters

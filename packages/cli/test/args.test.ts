@@ -21,7 +21,7 @@ test('parseDaemonArgs defaults', () => {
   assert.deepEqual(parseDaemonArgs([], at), {
     repo: join(homedir(), '.sedai'),
     json: false,
-    modes: [],
+    modes: ['dht'],
     listen: [...DEFAULTS.listen],
     api: { host: '127.0.0.1', port: 5080 },
     bootstrap: [],
@@ -29,9 +29,26 @@ test('parseDaemonArgs defaults', () => {
     uploadRate: 0,
     role: 'auto',
     interests: [],
-    limitLoopback: false
+    limitLoopback: false,
+    mdns: false
   })
   assert.equal(parseDaemonArgs([], { cwd: '/c', env: { SEDAI_REPO: '/srv/repo' } }).repo, '/srv/repo')
+})
+
+test('parseDaemonArgs: no --mode runs the DHT; --mode none runs no mode at all; --mdns turns LAN discovery on', () => {
+  assert.deepEqual(parseDaemonArgs([], at).modes, ['dht'])
+  // the default is only for no --mode: naming modes replaces it
+  assert.deepEqual(parseDaemonArgs(['--mode', 'flood'], at).modes, ['flood'])
+  assert.deepEqual(parseDaemonArgs(['--mode', 'none'], at).modes, [])
+  assert.deepEqual(parseDaemonArgs(['--mode', 'none', '--mode', 'none'], at).modes, [])
+  for (const mixed of [['--mode', 'none,dht'], ['--mode', 'flood', '--mode', 'none'], ['--mode', 'dht,none']]) {
+    assert.throws(() => parseDaemonArgs(mixed, at), { code: 'ERR_INVALID_OPTION', message: /'none' cannot be combined/ }, mixed.join(' '))
+  }
+  assert.equal(parseDaemonArgs([], at).mdns, false)
+  assert.equal(parseDaemonArgs(['--mdns'], at).mdns, true)
+  assert.deepEqual(parseDaemonArgs(['--mdns', '--mode', 'none'], at), { ...parseDaemonArgs(['--mode', 'none'], at), mdns: true })
+  assert.throws(() => parseDaemonArgs(['--mdns=yes'], at), usage)
+  assert.throws(() => parseDaemonArgs(['--mode', 'nothing'], at), { code: 'ERR_INVALID_OPTION', message: /expected .*dht or none/ })
 })
 
 test('parseDaemonArgs reads every flag', () => {
@@ -45,6 +62,7 @@ test('parseDaemonArgs reads every flag', () => {
     '--fault-corrupt', '0.25',
     '--upload-rate', '1.5M',
     '--limit-loopback',
+    '--mdns',
     '--json'
   ], at)
   assert.deepEqual(options, {
@@ -59,7 +77,8 @@ test('parseDaemonArgs reads every flag', () => {
     uploadRate: 1572864,
     role: 'auto',
     interests: [],
-    limitLoopback: true
+    limitLoopback: true,
+    mdns: true
   })
   assert.deepEqual(parseDaemonArgs(['--mode', 'directory-server,supernode'], at).modes, ['directory-server', 'supernode'])
   assert.equal(parseDaemonArgs(['--fault-corrupt', '1'], at).faultCorrupt, 1)

@@ -44,7 +44,8 @@ async function startPeer (spec: PeerSpec): Promise<StartedPeer> {
     uploadRate: 0,
     role: spec.role ?? 'auto',
     interests: [],
-    limitLoopback: false
+    limitLoopback: false,
+    mdns: false
   }
   const daemon = new Daemon(config, logger, { api: false, node: nodeOptions })
   try {
