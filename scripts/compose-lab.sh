@@ -18,7 +18,11 @@
 #   4. SIGKILLs the directory server: mx-dirpeer's search fails within seconds
 #      with an error (Gen 1 has nothing else), mx-hybrid's still answers
 #      through flooding, and a DHT peer's keyword search still answers;
-#   5. prints each step's time on stderr and PASS or FAIL on stdout, and tears
+#   5. LAN discovery: starts lan-a and lan-b (profile lan) on the same network,
+#      daemons as a user starts them (no --mode: the default, dht) with --mdns
+#      and no --bootstrap; they must find each other by multicast DNS, and
+#      lan-b searches a file shared on lan-a and gets it (sha256 checked);
+#   6. prints each step's time on stderr and PASS or FAIL on stdout, and tears
 #      the project down (`down -v`), also on failure (after the nodes' logs).
 #
 # Searches and gets are retried every 2 s while the overlays form (at most
@@ -43,7 +47,9 @@ case "$KIB" in '' | *[!0-9]* | 0*) echo "SEDAI_LAB_KIB: '$KIB' is not a whole nu
 DEADLINE_S=${SEDAI_LAB_DEADLINE_S:-600}
 case "$DEADLINE_S" in '' | *[!0-9]* | 0*) echo "SEDAI_LAB_DEADLINE_S: '$DEADLINE_S' is not a whole number of seconds from 1" >&2; exit 2 ;; esac
 SERVICES=(mx-dir mx-dirpeer mx-hybrid mx-flood-1 mx-flood-2 mx-flood-3 mx-sn mx-leaf mx-sndht mx-dht-1 mx-dht-2 mx-dht-3)
-compose () { "${COMPOSE[@]}" -p "$PROJECT" --profile mixed "$@"; }
+LAN=(lan-a lan-b)
+# both profiles, so that `down` removes every container; `up` names the services it starts
+compose () { "${COMPOSE[@]}" -p "$PROJECT" --profile mixed --profile lan "$@"; }
 
 declare -A ctr=()  # service -> container id
 declare -A peer=() # service -> peer id
@@ -53,11 +59,18 @@ sha256_in () { sha256_of "${ctr[$1]}" "$2"; }
 # writes SEDAI_LAB_KIB random KiB to PATH in a service's container
 random_file () { docker exec "${ctr[$1]}" node -e "const fs = require('node:fs'); fs.mkdirSync(require('node:path').dirname(process.argv[1]), { recursive: true }); fs.writeFileSync(process.argv[1], require('node:crypto').randomBytes(Number(process.argv[2]) * 1024))" "$2" "$KIB"; }
 
+as_root () { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
+# the iptables rule step 5 adds for mDNS on the lab's bridge (empty until then)
+mdns_rule=()
+
 passed=0
 up=0
 total=$(now)
 # on any exit: FAIL and the nodes' last log lines unless it passed, then down -v
 finish () {
+  if [ "${#mdns_rule[@]}" -gt 0 ]; then
+    as_root iptables -D "${mdns_rule[@]}" 2>/dev/null || log "warning: could not remove the iptables rule: iptables -D ${mdns_rule[*]}"
+  fi
   if [ "$passed" -ne 1 ]; then
     echo 'FAIL'
     if [ "$up" -eq 1 ]; then
@@ -71,7 +84,7 @@ finish () {
     if compose down -v --remove-orphans >/dev/null 2>&1; then
       log "project $PROJECT removed (down -v) in $(ms_since "$t") ms; whole run $(( $(ms_since "$total") / 1000 )) s"
     else
-      log "warning: '${COMPOSE[*]} -p $PROJECT --profile mixed down -v' failed"
+      log "warning: '${COMPOSE[*]} -p $PROJECT --profile mixed --profile lan down -v' failed"
     fi
   fi
 }
@@ -127,22 +140,27 @@ up=1
 compose down -v --remove-orphans >/dev/null 2>&1 || true # leftovers of an interrupted run
 t=$(now)
 log "step 2: starting the mixed profile (${#SERVICES[@]} nodes) with ${COMPOSE[*]}"
-out=$(compose up -d --no-build 2>&1) || fail "compose up failed: $out"
+out=$(compose up -d --no-build "${SERVICES[@]}" 2>&1) || fail "compose up failed: $out"
 log "  compose up returned in $(ms_since "$t") ms"
-for s in "${SERVICES[@]}"; do
-  ctr[$s]=$(compose ps -q "$s")
-  [ -n "${ctr[$s]}" ] || fail "$s is not running"
-done
+containers () {
+  local s
+  for s in "$@"; do
+    ctr[$s]=$(compose ps -q "$s")
+    [ -n "${ctr[$s]}" ] || fail "$s is not running"
+  done
+}
+containers "${SERVICES[@]}"
+# every SERVICE answers `sedai id` (its peer id in peer[SERVICE])
 all_up () {
   local s
-  for s in "${SERVICES[@]}"; do
+  for s in "$@"; do
     if [ -z "${peer[$s]:-}" ]; then
       peer[$s]=$(sedai "$s" id 2>/dev/null | field peerId) || true
       [ -n "${peer[$s]}" ] || { unset "peer[$s]"; return 1; }
     fi
   done
 }
-until_ok 180 all_up || fail "not every daemon answered 'sedai id' within 180 s (up: ${!peer[*]})"
+until_ok 180 all_up "${SERVICES[@]}" || fail "not every daemon answered 'sedai id' within 180 s (up: ${!peer[*]})"
 log "step 2: all ${#SERVICES[@]} daemons answer 'sedai id' after $(ms_since "$t") ms"
 for s in "${SERVICES[@]}"; do log "  $s: ${peer[$s]}"; done
 
@@ -231,6 +249,60 @@ s=$(now)
 until_ok 30 found mx-dht-1 "kademlia$run" "$cid_b" "${peer[mx-dht-3]}" || fail "mx-dht-1's keyword search did not find $cid_b: $out"
 log "  mx-dht-1 (dht): keyword search answered in $(ms_since "$s") ms, providers: $(printf '%s\n' "$out" | grep -c '"12D3KooW')"
 log "step 4: done in $(ms_since "$t") ms"
+
+# --- step 5: LAN discovery, daemons as started (the default mode) with --mdns, no --bootstrap ---
+t=$(now)
+# Docker drops every packet an internal network's containers send outside its subnet
+# (DOCKER-ISOLATION-STAGE-1: `! -d SUBNET -i BRIDGE -j DROP`), multicast included once bridged
+# frames pass iptables (br_netfilter, as here): mDNS would never reach the other container. One rule
+# in DOCKER-USER (evaluated first, left alone by docker) lets the mDNS group through on this
+# network's bridge only, between its own containers; finish removes it.
+net=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.NetworkID}}{{end}}' "${ctr[mx-dht-1]}")
+bridge=$(docker network inspect -f '{{index .Options "com.docker.network.bridge.name"}}' "$net" 2>/dev/null || true)
+if [ -z "$bridge" ] || [ "$bridge" = '<no value>' ]; then bridge="br-${net:0:12}"; fi
+if command -v iptables >/dev/null && as_root iptables -n -L DOCKER-USER >/dev/null 2>&1; then
+  rule=(DOCKER-USER -i "$bridge" -o "$bridge" -d 224.0.0.251/32 -p udp --dport 5353 -j ACCEPT)
+  as_root iptables -I "${rule[@]}" || fail "could not add the iptables rule for mDNS: iptables -I ${rule[*]}"
+  mdns_rule=("${rule[@]}")
+  log "step 5: mDNS (224.0.0.251 udp/5353) let through on the lab network's bridge $bridge (iptables DOCKER-USER, removed at the end)"
+else
+  log "step 5: no iptables DOCKER-USER chain here: mDNS between the containers relies on docker letting multicast through"
+fi
+out=$(compose up -d --no-build "${LAN[@]}" 2>&1) || fail "compose up ${LAN[*]} failed: $out"
+containers "${LAN[@]}"
+until_ok 120 all_up "${LAN[@]}" || fail "lan-a and lan-b did not answer 'sedai id' within 120 s"
+for s in "${LAN[@]}"; do
+  modes=$(sedai "$s" id | tr -d ' \n' | grep -o '"modes":\[[^]]*\]' || true)
+  [ "$modes" = '"modes":["dht"]' ] || fail "$s does not run the default mode dht: ${modes:-no modes}"
+done
+log "step 5: lan-a ${peer[lan-a]} and lan-b ${peer[lan-b]} up (modes [\"dht\"], the default; --mdns, no --bootstrap) after $(ms_since "$t") ms"
+
+# the LAN peer each found by mDNS (stats.mdns.found) and is connected to
+met () {
+  local s=$1 other=$2 n
+  n=$(sedai "$s" stats | tr -d ' \n' | grep -o '"mdns":{"found":[0-9]*' | sed 's/.*://' || true)
+  [ "${n:-0}" -ge 1 ] && sedai "$s" peers | grep -q "\"peerId\": \"${peer[$other]}\""
+}
+s=$(now)
+until_ok 60 met lan-b lan-a || fail "lan-b did not find lan-a by mDNS within 60 s"
+until_ok 30 met lan-a lan-b || fail "lan-a did not find lan-b by mDNS within 30 s"
+log "  lan-a and lan-b found each other by mDNS and connected in $(ms_since "$s") ms: $(compose logs --no-color lan-b 2>/dev/null | grep -o '"msg":"LAN peer found (mDNS)"' | head -n 1)"
+
+name_c=lanparty$run.bin
+random_file lan-a "/data/share/$name_c"
+cid_c=$(sedai lan-a share "/data/share/$name_c" | field cid)
+[ -n "$cid_c" ] || fail "lan-a could not share $name_c"
+log "  lan-a shares $name_c ($KIB KiB) as $cid_c"
+s=$(now)
+until_ok 90 found lan-b "lanparty$run" "$cid_c" "${peer[lan-a]}" || fail "lan-b's search did not find $cid_c at lan-a within 90 s: $out"
+log "  lan-b found it at lan-a through the DHT in $(ms_since "$s") ms (search lanparty$run)"
+s=$(now)
+until_ok 120 fetched lan-b "$cid_c" || fail "lan-b could not get $cid_c: $out"
+printf '%s\n' "$out" | grep -q "\"${peer[lan-a]}\"" || fail "lan-a is not among lan-b's sources: $out"
+path_c=$(printf '%s\n' "$out" | field path)
+log "  lan-b got it from lan-a in $(ms_since "$s") ms (get without --from)"
+same_bytes lan-a "/data/share/$name_c" lan-b "$path_c" || fail 'the hashes differ (lan-a -> lan-b)'
+log "step 5: two daemons as started, --mdns and no --bootstrap, searched and fetched in $(ms_since "$t") ms"
 
 log "all steps in $(ms_since "$total") ms"
 passed=1
