@@ -15,6 +15,8 @@ test('sedai daemon without --mode runs the DHT; --mode none runs no mode, and se
   const id = await plain.cli(['id'])
   assert.deepEqual(id.json.modes, ['dht'])
   assert.match(plain.logs(), /"msg":"dht mode started"/)
+  // alone, it says what it waits for
+  assert.match(plain.logs(), /"msg":"no DHT peer yet: waiting for one \(--bootstrap ADDR/)
   const search = await plain.cli(['search', 'anything', '--timeout-ms', '2000'])
   assert.equal(search.code, 0, search.stderr)
   assert.equal(search.json.note, undefined, 'the DHT searched (alone, it finds nothing)')

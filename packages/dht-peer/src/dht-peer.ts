@@ -178,6 +178,10 @@ export class DhtPeer implements Mode {
     const dht = this.dht as SingleKadDHT
     const ctx = this.ctx as ModeContext
     const signal = this.controller.signal
+    // the default mode of a daemon started bare: say what it waits for instead of sitting silent
+    if (dht.routingTable.size === 0 && ctx.bootstrap.length === 0) {
+      this.log.info('no DHT peer yet: waiting for one (--bootstrap ADDR, sedai connect ADDR, a peer that bootstraps through us, or --mdns on a LAN)')
+    }
     // the daemon dials --bootstrap once at start; a peer that was not up yet is retried here, with backoff
     let delay = BOOTSTRAP_RETRY_MIN_MS
     let nextDial = Date.now() + delay
