@@ -393,6 +393,8 @@ export class ContentStore {
     if (here !== undefined) {
       const st = await stat(path).catch(() => undefined)
       if (st !== undefined && sameStat(here, st)) return toShared(here)
+      // changed since it was shared: no longer served, whatever happens to it next
+      this.markStale(here, 'changed on disk since it was shared')
     }
     if (await exists(path)) {
       if (await fileMatches(path, stored.manifest, opts.signal)) return await this.adopt(path, cid, stored)

@@ -413,6 +413,21 @@ test('copyTo: a verified copy of a held file at a new path, shared there too; ne
   await assert.rejects(stat(x3), { code: 'ENOENT' })
   assert.equal(store.has(again), false, 'the changed copy is no longer served')
   assert.equal(await store.copyTo('bafyreihxczwslh7lwby4lekmuzhr2qestpejhdofm2dl2snanwfv7uohc4', { path: x3, replace: false }), undefined)
+
+  // the only copy edited, then asked for at its own path: refused without replace, and no longer served
+  // either way, so a get goes to the network instead of reporting the edited file as the CID
+  const only = join(dir, 'only.bin')
+  await writeFile(only, data)
+  const { cid: third } = await store.share(only)
+  await writeFile(only, 'edited')
+  await assert.rejects(store.copyTo(third, { path: only, replace: false }), { code: 'ERR_DESTINATION_EXISTS' })
+  assert.equal(store.has(third), false)
+  await writeFile(only, data)
+  await store.share(only)
+  await writeFile(only, 'edited again')
+  assert.equal(await store.copyTo(third, { path: only, replace: true }), undefined)
+  assert.equal(store.has(third), false)
+  assert.equal(await readFile(only, 'utf8'), 'edited again', 'nothing to copy from: left as it is')
 })
 
 test('abortDownload, verifyPartial of a lost .part file, and refusals', async (t) => {
