@@ -15,7 +15,7 @@ export { downloadInBand, fetchWhole } from './in-band.ts'
 export type { InBandInit, RangeFetch } from './in-band.ts'
 export * from './protocol/constants.ts'
 export {
-  ByeCode, MessageType, MESSAGE_NAMES, RelayStatus, decodeMessage, encodeBye, encodePing, encodePong, encodeQuery, encodeQueryHit,
+  BYE_NAMES, ByeCode, MessageType, MESSAGE_NAMES, RelayStatus, decodeMessage, encodeBye, encodePing, encodePong, encodeQuery, encodeQueryHit,
   encodeRelayReply, encodeRelayRequest, idHex
 } from './protocol/messages.ts'
 /** the codec's building blocks, for protocols that extend this one (the supernode generation) */

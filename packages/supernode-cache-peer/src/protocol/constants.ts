@@ -12,7 +12,9 @@ export const PROBE_PROTOCOL = '/sedai/supernode-probe/1.0.0'
  * Largest frame: an INDEX of MAX_INDEX_FILES_PER_MESSAGE worst-case files
  * (1 + 128 + 2 + 1024 + 8 = 1,163 bytes each) is 148,868 bytes; a STATUS is
  * at most ~5 KiB (16 supernode entries of ~2 KiB addresses would be more, but
- * each entry carries at most MAX_ADDRS short addresses).
+ * each entry carries at most MAX_ADDRS short addresses). The links are framed
+ * by the flooding package's overlay layer with its MAX_FRAME_BYTES, the same
+ * 160 KiB (its RELAY_REPLY bound); this one is what our own messages must fit.
  */
 export const MAX_FRAME_BYTES = 160 * 1024
 /** Files in one INDEX message; a leaf's index goes in several. */

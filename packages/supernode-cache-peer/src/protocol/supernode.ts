@@ -1,37 +1,28 @@
-import { randomBytes } from 'node:crypto'
 import { multiaddr } from '@multiformats/multiaddr'
+import { InvalidMessageError, InvalidOptionError, NotFoundError, RateLimiter, TimeoutError, parseCid, setBounded } from '@sedai/core'
 import {
-  FramedStream, InvalidMessageError, InvalidOptionError, NotFoundError, RateLimiter, RemoteError, TimeoutError,
-  parseCid, setBounded
-} from '@sedai/core'
-import {
-  ByeCode, MAX_HIT_FILES, MAX_QUERY_BYTES, MessageType, Neighbour, QueryRouter, RelayStatus,
-  encodeQuery, encodeQueryHit, encodeRelayReply, encodeRelayRequest, idHex, matches
+  BYE_NAMES, BanList, BootstrapDialer, ByeCode, CLOSE_GRACE_MS, LinkTable, MAX_HIT_FILES, MessageType, QueryFlood, RelayClient, RelayStatus,
+  count, encodeQueryHit, encodeRelayReply, matches, openNeighbour, ownEntry, queryText, readLink, untilLinkUp
 } from '@sedai/flooding-peer'
 import { capacityScore, leafCapacity, localCapacity } from '../capacity.ts'
 import { elect } from '../election.ts'
 import { LinkRefusedError, NoSupernodeError, NotStartedError } from '../errors.ts'
 import { measureUpload, serveProbe } from './probe.ts'
 import { PathRelay } from './relay.ts'
-import { MAX_FRAME_BYTES, MAX_INDEX_FILES_PER_MESSAGE, MAX_INTERESTS, MAX_STATUS_SUPERS, MAX_STREAMS_PER_CONNECTION, PROBE_PROTOCOL, SUPERNODE_PROTOCOL } from './constants.ts'
+import { MAX_INDEX_FILES_PER_MESSAGE, MAX_INTERESTS, MAX_STATUS_SUPERS, MAX_STREAMS_PER_CONNECTION, PROBE_PROTOCOL, SUPERNODE_PROTOCOL } from './constants.ts'
 import { MESSAGE_NAMES, ROLE_NAMES, Role, SuperType, WELCOME_NAMES, Want, Welcome, decodeMessage, encodeHello, encodeIndex, encodeStatus, encodeWelcome } from './messages.ts'
 import type { ChunkCache } from '../cache/cache.ts'
 import type { SupernodeConfig } from '../config.ts'
 import type { RoleName } from '../election.ts'
-import type { Status, SuperEntry } from './messages.ts'
+import type { Message, Status, SuperEntry } from './messages.ts'
 import type { ContentStore, Logger, SearchHit, Stats } from '@sedai/core'
-import type { HitFile, Outgoing, PeerEntry, Query, QueryHit, RelayReply, RelayRequest } from '@sedai/flooding-peer'
-import type { Connection, PeerId, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
+import type { HitFile, Neighbour, OverlayComponents, OverlayContext, PeerEntry, Query, RelayRequest, SearchOptions } from '@sedai/flooding-peer'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /** What the service needs of a libp2p node (a Libp2p satisfies it). */
-export interface SupernodeComponents {
-  peerId: PeerId
-  handle: (protocol: string, handler: StreamHandler, options?: StreamHandlerOptions) => Promise<void>
-  unhandle: (protocol: string) => Promise<void>
-  dial: (target: PeerId | Multiaddr | Multiaddr[], options?: { signal?: AbortSignal }) => Promise<Connection>
+export interface SupernodeComponents extends OverlayComponents {
   dialProtocol: (target: PeerId | Multiaddr | Multiaddr[], protocols: string | string[], options?: { signal?: AbortSignal }) => Promise<Stream>
-  getMultiaddrs: () => Multiaddr[]
   getPeers: () => PeerId[]
 }
 
@@ -51,19 +42,13 @@ export interface SupernodeInit {
   faultCorrupt: number
 }
 
-export interface SupernodeSearchOptions {
-  ttl?: number
-  timeoutMs: number
-  signal?: AbortSignal
-  onHit?: (hit: SearchHit) => void
-  afterFirstHitMs?: number
-}
+export type SupernodeSearchOptions = SearchOptions
 
 type LinkKind = 'pending' | 'super' | 'leaf' | 'peer'
 
 /** A link and what we know over it. */
 interface Link {
-  n: Neighbour
+  neighbour: Neighbour
   /** pending until HELLO/WELCOME; then: 'super' = our supernode (we are its leaf), 'leaf' = our leaf, 'peer' = supernode to supernode */
   kind: LinkKind
   want?: Want
@@ -79,11 +64,6 @@ interface Link {
 /** A supernode we know of; `direct` = from its own STATUS, not from another's list. */
 interface HostEntry extends SuperEntry { seenAt: number, direct: boolean, failedAt?: number }
 
-function stripPeer (addr: string): string {
-  return addr.replace(/\/p2p\/[^/]+$/, '')
-}
-
-
 /**
  * /sedai/supernode/1.0.0: KaZaA's two-level overlay. Nodes measure their
  * capacity and elect themselves supernodes or leaves; leaves attach to 1-3
@@ -95,9 +75,9 @@ function stripPeer (addr: string): string {
 export class SupernodeService {
   readonly protocol = SUPERNODE_PROTOCOL
   readonly config: SupernodeConfig
-  readonly router: QueryRouter
   private readonly components: SupernodeComponents
   private readonly stats: Stats
+  private readonly ctx: OverlayContext
   private readonly log: Logger
   private readonly store: ContentStore
   private readonly cache: ChunkCache
@@ -108,14 +88,13 @@ export class SupernodeService {
   private readonly uploadRate: number
   private readonly relay: PathRelay
   private readonly startedAt = Date.now()
-  private readonly links = new Map<string, Link>()
+  private readonly links: LinkTable<Link>
   private readonly dialing = new Set<string>()
   private readonly hosts = new Map<string, HostEntry>()
-  private readonly searches = new Map<string, (hit: QueryHit) => void>()
-  /** responder -> the link its hits came by: the in-band path toward it */
-  private readonly toward = new Map<string, string>()
-  private readonly relayPending = new Map<string, (reply: RelayReply) => void>()
-  private readonly bootstrap: Array<{ addr: string, nextAt: number, backoffMs: number, busy: boolean }>
+  private readonly bans: BanList
+  private readonly queries: QueryFlood
+  private readonly relayClient: RelayClient
+  private readonly bootstrap: BootstrapDialer
   private role: RoleName
   private roleSince = performance.now()
   private leaflessSince?: number = performance.now()
@@ -141,13 +120,18 @@ export class SupernodeService {
     this.uploadRate = init.uploadRate
     if (init.uploadRate > 0) this.limiter = new RateLimiter(init.uploadRate)
     this.self = components.peerId.toString()
-    this.router = new QueryRouter({
-      maxTtl: init.config.maxTtl,
-      maxHitsPerQuery: init.config.maxHitsPerQuery,
-      seenCacheSize: init.config.seenCacheSize,
-      seenTtlMs: init.config.seenTtlMs
+    this.ctx = { self: this.self, name: 'supernode', stats: init.stats, log: this.log, messageName: type => MESSAGE_NAMES[type] }
+    this.links = new LinkTable(this.self, link => link.neighbour)
+    this.bans = new BanList(init.config)
+    this.queries = new QueryFlood({ ctx: this.ctx, config: init.config, bans: this.bans, neighbour: peer => this.links.get(peer)?.neighbour })
+    this.relayClient = new RelayClient({ ttl: init.config.maxTtl, timeoutMs: init.config.relayTimeoutMs })
+    // asked again whenever we have no link and know no better supernode (a refusal still lists supernodes)
+    this.bootstrap = new BootstrapDialer({
+      addrs: init.bootstrap,
+      connect: async target => await this.connect(target, this.role === 'super' ? Want.PEER : Want.LEAF),
+      log: this.log,
+      afterLink: 'fallback'
     })
-    this.bootstrap = init.bootstrap.map(addr => ({ addr, nextAt: 0, backoffMs: 250, busy: false }))
     this.relay = new PathRelay({
       self: this.self,
       config: init.config,
@@ -158,11 +142,16 @@ export class SupernodeService {
       faultCorrupt: init.faultCorrupt,
       role: () => this.role,
       request: async (target, cid, index, offset, length, signal) => await this.upstream(target, cid, index, offset, length, signal),
-      nextHop: (target) => this.toward.get(target)
+      nextHop: (target) => this.queries.toward.get(target)
     })
   }
 
   readonly [Symbol.toStringTag] = '@sedai/supernode'
+
+  /** The query router (seen cache, TTL rules, reverse paths). */
+  get router (): QueryFlood['router'] {
+    return this.queries.router
+  }
 
   async start (): Promise<void> {
     if (this.started) return
@@ -186,18 +175,11 @@ export class SupernodeService {
     clearInterval(this.timer)
     await this.components.unhandle(this.protocol)
     await this.components.unhandle(PROBE_PROTOCOL)
-    const links = [...this.links.values()]
-    this.links.clear()
-    for (const l of links) l.n.close(ByeCode.SHUTDOWN, 'shutting down', true)
-    await Promise.race([
-      Promise.allSettled(links.map(async l => { await l.n.run() })),
-      new Promise(resolve => setTimeout(resolve, 1000).unref())
-    ])
-    for (const l of links) l.n.abort(new TimeoutError('supernode service stopped'))
+    await this.links.closeAll('supernode service stopped')
   }
 
   private inc (key: string, n = 1): void {
-    this.stats.inc(`supernode.${key}`, n)
+    count(this.ctx, key, n)
   }
 
   // ---- capacity and role -------------------------------------------------------
@@ -218,7 +200,7 @@ export class SupernodeService {
   }
 
   private linksOf (kind: LinkKind): Link[] {
-    return [...this.links.values()].filter(l => l.kind === kind)
+    return this.links.filter(l => l.kind === kind)
   }
 
   /** Measures upload bandwidth against a connected peer (any: the daemon dials its bootstrap peers). */
@@ -276,15 +258,13 @@ export class SupernodeService {
     this.leaflessSince = performance.now()
     this.inc('roleChanges')
     this.log.info({ from, to: role, reason, score: this.score() }, 'role changed')
-    for (const l of [...this.links.values()]) l.n.close(ByeCode.SHUTDOWN, `role changed to ${role}`, true)
+    for (const l of [...this.links.values()]) l.neighbour.close(ByeCode.SHUTDOWN, `role changed to ${role}`, true)
   }
 
   // ---- status and host cache ----------------------------------------------------
 
   private ownEntry (): PeerEntry {
-    const all = [...new Set(this.components.getMultiaddrs().map(a => stripPeer(a.toString())))]
-    const routable = all.filter(a => !/^\/ip4\/127\.|^\/ip6\/::1\//.test(a))
-    return { peerId: this.self, addrs: (routable.length > 0 ? routable : all).slice(0, 8) }
+    return ownEntry(this.self, this.components.getMultiaddrs())
   }
 
   /** Our interests, and a supernode's leaves' (the clustering signal). */
@@ -329,31 +309,8 @@ export class SupernodeService {
 
   // ---- links ---------------------------------------------------------------------
 
-  private newNeighbour (peer: string, stream: Stream, outbound: boolean): Neighbour {
-    const framed = new FramedStream(stream, { maxFrameBytes: MAX_FRAME_BYTES, idleTimeoutMs: this.config.idleTimeoutMs })
-    return new Neighbour({
-      peerId: peer,
-      framed,
-      outbound,
-      sendQueueSize: this.config.sendQueueSize,
-      queryRatePerSec: this.config.queryRatePerSec,
-      queryBurst: this.config.queryBurst,
-      maxThrottledPerWindow: this.config.maxThrottledPerWindow,
-      floodWindowMs: this.config.floodWindowMs,
-      onSent: (_n, msg) => { this.sent(_n, msg) },
-      onShed: (n, msg) => {
-        this.inc(msg.type === MessageType.QUERY ? 'shedQueries' : 'droppedQueueFull')
-        this.log.debug({ peer: n.peerId, type: MESSAGE_NAMES[msg.type] }, 'send queue full: message shed')
-      }
-    })
-  }
-
-  private sent (n: Neighbour, msg: Outgoing): void {
-    this.stats.message('supernode', 'out', MESSAGE_NAMES[msg.type], msg.bytes.byteLength)
-    if (msg.queryId !== undefined) {
-      const entry = this.router.seen.get(msg.queryId)
-      if (entry !== undefined) entry.sentTo.set(n.peerId, (entry.sentTo.get(n.peerId) ?? 0) + 1)
-    }
+  private openNeighbour (peer: string, stream: Stream, outbound: boolean): Neighbour {
+    return openNeighbour(this.ctx, this.config, peer, stream, outbound, (neighbour, msg) => { this.queries.countSent(neighbour, msg) })
   }
 
   /**
@@ -369,53 +326,48 @@ export class SupernodeService {
     const peer = conn.remotePeer.toString()
     if (peer === this.self) throw new InvalidOptionError('that is this node')
     if (this.links.has(peer)) return peer
+    if (this.bans.isBanned(peer)) throw new InvalidOptionError(`peer ${peer} is banned for flooding`)
     const stream = await conn.newStream(this.protocol, { signal: deadline })
-    const n = this.newNeighbour(peer, stream, true)
-    const link: Link = { n, kind: 'pending', want, relaying: 0 }
+    const neighbour = this.openNeighbour(peer, stream, true)
+    const link: Link = { neighbour, kind: 'pending', want, relaying: 0 }
     if (!this.attach(peer, link)) throw new LinkRefusedError(`already linked to ${peer}`)
-    n.send({ type: SuperType.HELLO, bytes: encodeHello(want, this.status()) })
-    const timeout = new Promise<never>((_resolve, reject) => {
-      const onAbort = (): void => { reject(new TimeoutError(`${peer} did not answer HELLO`)) }
-      if (deadline.aborted) onAbort()
-      deadline.addEventListener('abort', onAbort, { once: true })
-    })
-    timeout.catch(() => {})
+    neighbour.send({ type: SuperType.HELLO, bytes: encodeHello(want, this.status()) })
     try {
-      await Promise.race([n.ready, timeout])
+      await untilLinkUp(neighbour, deadline, `${peer} did not answer HELLO`)
     } catch (err: any) {
-      if (!n.isClosing) n.abort(err)
+      if (!neighbour.isClosing) neighbour.abort(err)
       throw link.refused !== undefined ? new LinkRefusedError(`${peer} refused: ${link.refused}`) : err
     }
     return peer
   }
 
-  /**
-   * Registers a link. Both ends may dial each other at once: of two links
-   * between the same peers, the one dialled by the smaller peer id survives
-   * (both sides decide the same way).
-   */
+  /** Registers a link (the link table's tie-break settles a duplicate) and starts reading it; false when it lost. */
   private attach (peer: string, link: Link): boolean {
-    const existing = this.links.get(peer)
-    if (existing !== undefined) {
-      const dialer = (x: Link): string => x.n.outbound ? this.self : peer
-      if (!(dialer(link) < dialer(existing) && existing.kind === 'pending')) {
-        link.n.close(ByeCode.DUPLICATE, 'already linked')
-        setTimeout(() => { link.n.abort(new TimeoutError('duplicate link')) }, 2000).unref()
-        return false
-      }
-      this.links.delete(peer)
-      existing.n.close(ByeCode.DUPLICATE, 'already linked')
-    }
-    this.links.set(peer, link)
-    link.n.run().catch(err => { this.log.debug({ peer, err: err.message }, 'link writer ended') })
-    this.readLoop(link).catch(() => {})
+    if (!this.links.attach(peer, link)) return false
+    link.neighbour.run().catch(err => { this.log.debug({ peer, err: err.message }, 'link writer ended') })
+    void readLink({
+      ctx: this.ctx,
+      neighbour: link.neighbour,
+      readTurnMs: this.config.readTurnMs,
+      decode: decodeMessage,
+      handle: (msg: Message, bytes) => this.onMessage(link, msg, bytes)
+    }).then(why => { this.unlink(link, why) })
     return true
   }
 
   private accept (stream: Stream, connection: Connection): void {
     const peer = connection.remotePeer.toString()
     if (!this.started) { stream.abort(new NotStartedError('not started')); return }
-    this.attach(peer, { n: this.newNeighbour(peer, stream, false), kind: 'pending', relaying: 0 })
+    if (this.bans.isBanned(peer)) { this.refuseBanned(peer, stream); return }
+    this.attach(peer, { neighbour: this.openNeighbour(peer, stream, false), kind: 'pending', relaying: 0 })
+  }
+
+  /** A peer banned for flooding queries gets BYE BANNED before any handshake (as a flooding peer's). */
+  private refuseBanned (peer: string, stream: Stream): void {
+    const neighbour = this.openNeighbour(peer, stream, false)
+    neighbour.close(ByeCode.BANNED, 'banned for flooding')
+    this.inc(`refused.${BYE_NAMES[ByeCode.BANNED]}`)
+    setTimeout(() => { neighbour.abort(new TimeoutError('refused link')) }, CLOSE_GRACE_MS).unref()
   }
 
   /** Answers a HELLO: the link becomes a leaf link or a supernode peer link, or is refused with other supernodes to try. */
@@ -429,17 +381,17 @@ export class SupernodeService {
     else if (want === Want.PEER && this.linksOf('peer').length >= this.config.maxPeers) result = Welcome.FULL
     if (result !== Welcome.OK) {
       this.inc(`refused.${WELCOME_NAMES[result]}`)
-      link.n.send({ type: SuperType.WELCOME, bytes: encodeWelcome(result, this.status()) })
-      link.n.close(ByeCode.FULL, WELCOME_NAMES[result])
-      setTimeout(() => { link.n.abort(new TimeoutError('refused link')) }, 2000).unref()
+      link.neighbour.send({ type: SuperType.WELCOME, bytes: encodeWelcome(result, this.status()) })
+      link.neighbour.close(ByeCode.FULL, WELCOME_NAMES[result])
+      setTimeout(() => { link.neighbour.abort(new TimeoutError('refused link')) }, CLOSE_GRACE_MS).unref()
       return
     }
     link.kind = want === Want.LEAF ? 'leaf' : 'peer'
     if (link.kind === 'leaf') link.index = new Map()
-    link.n.confirm()
-    link.n.send({ type: SuperType.WELCOME, bytes: encodeWelcome(Welcome.OK, this.status()) })
+    link.neighbour.confirm()
+    link.neighbour.send({ type: SuperType.WELCOME, bytes: encodeWelcome(Welcome.OK, this.status()) })
     this.inc(link.kind === 'leaf' ? 'leavesAdded' : 'peersAdded')
-    this.log.info({ peer: link.n.peerId, kind: link.kind, leaves: this.linksOf('leaf').length, peers: this.linksOf('peer').length }, 'link accepted')
+    this.log.info({ peer: link.neighbour.peerId, kind: link.kind, leaves: this.linksOf('leaf').length, peers: this.linksOf('peer').length }, 'link accepted')
   }
 
   private onWelcome (link: Link, result: Welcome, s: Status): void {
@@ -447,15 +399,15 @@ export class SupernodeService {
     link.status = s
     if (result !== Welcome.OK) {
       link.refused = WELCOME_NAMES[result]
-      if (s.role !== Role.SUPER) this.hosts.delete(link.n.peerId)
-      else { const h = this.hosts.get(link.n.peerId); if (h !== undefined) h.failedAt = performance.now() }
-      link.n.fail(new LinkRefusedError(link.refused))
+      if (s.role !== Role.SUPER) this.hosts.delete(link.neighbour.peerId)
+      else { const h = this.hosts.get(link.neighbour.peerId); if (h !== undefined) h.failedAt = performance.now() }
+      link.neighbour.fail(new LinkRefusedError(link.refused))
       return
     }
     link.kind = link.want === Want.LEAF ? 'super' : 'peer'
-    link.n.confirm()
+    link.neighbour.confirm()
     this.inc(link.kind === 'super' ? 'supernodesJoined' : 'peersAdded')
-    this.log.info({ peer: link.n.peerId, kind: link.kind }, 'link up')
+    this.log.info({ peer: link.neighbour.peerId, kind: link.kind }, 'link up')
     if (link.kind === 'super') this.sendIndex(link)
   }
 
@@ -463,7 +415,7 @@ export class SupernodeService {
   private sendIndex (link: Link): void {
     const files = this.store.list().map(f => ({ cid: f.cid, name: f.name, size: f.size })).slice(0, this.config.maxFilesPerLeaf)
     for (let i = 0; i === 0 || i < files.length; i += MAX_INDEX_FILES_PER_MESSAGE) {
-      link.n.send({ type: SuperType.INDEX, bytes: encodeIndex(i === 0, files.slice(i, i + MAX_INDEX_FILES_PER_MESSAGE)) })
+      link.neighbour.send({ type: SuperType.INDEX, bytes: encodeIndex(i === 0, files.slice(i, i + MAX_INDEX_FILES_PER_MESSAGE)) })
     }
     this.inc('indexesSent')
   }
@@ -487,102 +439,73 @@ export class SupernodeService {
     }
     if (ignored > 0) {
       this.inc('indexFilesIgnored', ignored)
-      this.log.warn({ peer: link.n.peerId, ignored, max: this.config.maxFilesPerLeaf }, 'leaf index entries ignored')
+      this.log.warn({ peer: link.neighbour.peerId, ignored, max: this.config.maxFilesPerLeaf }, 'leaf index entries ignored')
     }
   }
 
-  private async readLoop (link: Link): Promise<void> {
-    const n = link.n
-    let why = 'closed by the remote'
-    // a link's buffered batch must not hold the event loop: back to it after readTurnMs of handling (as flood.ts)
-    let busyMs = 0
-    let handled: number | undefined
-    try {
-      while (true) {
-        if (handled !== undefined) busyMs += performance.now() - handled
-        if (busyMs >= this.config.readTurnMs) {
-          await new Promise(resolve => setImmediate(resolve))
-          busyMs = 0
-        }
-        const bytes = await n.framed.read()
-        handled = performance.now()
-        if (bytes === undefined) break
-        n.lastReceived = performance.now()
-        let msg
-        try {
-          msg = decodeMessage(bytes)
-        } catch (err: any) {
-          this.stats.message('supernode', 'in', 'INVALID', bytes.byteLength)
-          this.inc('droppedInvalid')
-          why = `protocol error: ${err.message}`
-          n.close(ByeCode.PROTOCOL_ERROR, err.message, true)
-          break
-        }
-        this.stats.message('supernode', 'in', MESSAGE_NAMES[msg.type], bytes.byteLength)
-        if (n.isClosing && msg.type !== MessageType.BYE) continue
-        if (link.kind === 'pending' && msg.type !== SuperType.HELLO && msg.type !== SuperType.WELCOME && msg.type !== MessageType.BYE) {
-          why = `${MESSAGE_NAMES[msg.type]} before the handshake`
-          n.close(ByeCode.PROTOCOL_ERROR, why, true)
-          break
-        }
-        switch (msg.type) {
-          case SuperType.HELLO:
-            if (n.outbound || link.kind !== 'pending') throw new InvalidMessageError('unexpected HELLO')
-            this.onHello(link, msg.want, msg.status)
-            break
-          case SuperType.WELCOME:
-            if (!n.outbound || link.kind !== 'pending') throw new InvalidMessageError('unexpected WELCOME')
-            this.onWelcome(link, msg.result, msg.status)
-            break
-          case SuperType.STATUS:
-            link.status = msg.status
-            this.learn(msg.status, true)
-            // our supernode stepped down (or our peer did): drop the link, the maintenance loop re-homes
-            if ((link.kind === 'super' || link.kind === 'peer') && msg.status.role !== Role.SUPER) n.close(ByeCode.SHUTDOWN, 'no longer a supernode', true)
-            break
-          case SuperType.INDEX:
-            this.onIndex(link, msg.reset, msg.files)
-            break
-          case MessageType.QUERY:
-            this.onQuery(link, msg)
-            break
-          case MessageType.QUERY_HIT:
-            this.onHit(link, msg, bytes)
-            break
-          case MessageType.RELAY_REQUEST:
-            this.onRelayRequest(link, msg)
-            break
-          case MessageType.RELAY_REPLY:
-            this.onRelayReply(msg)
-            break
-          case MessageType.BYE:
-            why = `BYE: ${msg.reason}`
-            n.end()
-            return
-          default:
-            this.inc('droppedUnexpected')
-        }
-      }
-    } catch (err: any) {
-      why = err.message
-    } finally {
-      this.unlink(link, why)
+  /**
+   * One message on a link; returns why the link ends (a BYE, a protocol
+   * error), else undefined. Until HELLO/WELCOME only the handshake (or BYE)
+   * may come.
+   */
+  private onMessage (link: Link, msg: Message, bytes: Uint8Array): string | undefined {
+    const neighbour = link.neighbour
+    if (link.kind === 'pending' && msg.type !== SuperType.HELLO && msg.type !== SuperType.WELCOME && msg.type !== MessageType.BYE) {
+      const why = `${MESSAGE_NAMES[msg.type]} before the handshake`
+      neighbour.close(ByeCode.PROTOCOL_ERROR, why, true)
+      return why
     }
+    switch (msg.type) {
+      case SuperType.HELLO:
+        if (neighbour.outbound || link.kind !== 'pending') throw new InvalidMessageError('unexpected HELLO')
+        this.onHello(link, msg.want, msg.status)
+        break
+      case SuperType.WELCOME:
+        if (!neighbour.outbound || link.kind !== 'pending') throw new InvalidMessageError('unexpected WELCOME')
+        this.onWelcome(link, msg.result, msg.status)
+        break
+      case SuperType.STATUS:
+        link.status = msg.status
+        this.learn(msg.status, true)
+        // our supernode stepped down (or our peer did): drop the link, the maintenance loop re-homes
+        if ((link.kind === 'super' || link.kind === 'peer') && msg.status.role !== Role.SUPER) neighbour.close(ByeCode.SHUTDOWN, 'no longer a supernode', true)
+        break
+      case SuperType.INDEX:
+        this.onIndex(link, msg.reset, msg.files)
+        break
+      case MessageType.QUERY:
+        this.onQuery(link, msg)
+        break
+      case MessageType.QUERY_HIT:
+        this.queries.onHit(neighbour, msg, bytes)
+        break
+      case MessageType.RELAY_REQUEST:
+        this.onRelayRequest(link, msg)
+        break
+      case MessageType.RELAY_REPLY:
+        if (!this.relayClient.onReply(msg)) this.inc('droppedUnknownRelay')
+        break
+      case MessageType.BYE:
+        neighbour.end()
+        return `BYE: ${msg.reason}`
+      default:
+        this.inc('droppedUnexpected')
+    }
+    return undefined
   }
 
   private unlink (link: Link, why: string): void {
-    const n = link.n
-    n.fail(new LinkRefusedError(link.refused ?? `link to ${n.peerId} ended: ${why}`))
-    if (this.links.get(n.peerId) !== link) return
-    this.links.delete(n.peerId)
-    if (!n.isClosing) n.abort(new TimeoutError(why))
+    const neighbour = link.neighbour
+    neighbour.fail(new LinkRefusedError(link.refused ?? `link to ${neighbour.peerId} ended: ${why}`))
+    if (!this.links.remove(neighbour.peerId, link)) return
+    if (!neighbour.isClosing) neighbour.abort(new TimeoutError(why))
     if (link.kind === 'pending') return
     this.inc(`lost.${link.kind}`)
     if (link.kind === 'super' || link.kind === 'peer') {
-      const h = this.hosts.get(n.peerId)
+      const h = this.hosts.get(neighbour.peerId)
       if (h !== undefined) h.failedAt = performance.now()
     }
-    this.log.info({ peer: n.peerId, kind: link.kind, why }, 'link lost')
+    this.log.info({ peer: neighbour.peerId, kind: link.kind, why }, 'link lost')
   }
 
   // ---- queries ---------------------------------------------------------------------
@@ -593,8 +516,8 @@ export class SupernodeService {
       for (let i = 0; i < files.length; i += MAX_HIT_FILES) {
         const bytes = encodeQueryHit({ id: q.id, responder, files: files.slice(i, i + MAX_HIT_FILES) })
         if (from === undefined) {
-          this.onHit(undefined, { type: MessageType.QUERY_HIT, id: q.id, responder, files: files.slice(i, i + MAX_HIT_FILES) }, bytes)
-        } else if (from.n.send({ type: MessageType.QUERY_HIT, bytes })) this.inc('hitsSent')
+          this.queries.onHit(undefined, { type: MessageType.QUERY_HIT, id: q.id, responder, files: files.slice(i, i + MAX_HIT_FILES) }, bytes)
+        } else if (from.neighbour.send({ type: MessageType.QUERY_HIT, bytes })) this.inc('hitsSent')
       }
     }
     const own = new Map<string, HitFile>()
@@ -607,8 +530,8 @@ export class SupernodeService {
       const found: HitFile[] = []
       for (const f of leaf.index.values()) if (matches(f, q.text)) found.push(f)
       if (found.length === 0) continue
-      setBounded(this.toward, leaf.n.peerId, leaf.n.peerId, this.config.providerCacheSize)
-      send({ peerId: leaf.n.peerId, addrs: leaf.status.entry.addrs }, found)
+      setBounded(this.queries.toward, leaf.neighbour.peerId, leaf.neighbour.peerId, this.config.providerCacheSize)
+      send({ peerId: leaf.neighbour.peerId, addrs: leaf.status.entry.addrs }, found)
     }
   }
 
@@ -617,68 +540,11 @@ export class SupernodeService {
       this.inc('droppedQueryNotSuper') // leaves are never asked: their supernode answers for them
       return
     }
-    const id = idHex(q.id)
-    // a first copy from this link of a query another link already brought is not charged to the rate (as
-    // flood.ts): supernodes relaying one flooder's queries would otherwise throttle each other; a link
-    // repeating an id itself is charged
-    const known = this.router.seen.get(id)
-    if (known !== undefined && !known.heardFrom.has(link.n.peerId)) {
-      this.inc('queriesReceived')
-      this.router.onQuery(id, link.n.peerId, q.ttl, q.hops)
-      this.inc('droppedDuplicate')
-      if (link.n.cancelQuery(id)) this.inc('queriesCancelled')
-      return
-    }
-    const admission = link.n.admitQuery()
-    if (admission !== 'ok') {
-      this.inc('droppedThrottled')
-      if (admission === 'drop') link.n.close(ByeCode.FLOODING, `more than ${this.config.queryRatePerSec} queries/s`, true)
-      return
-    }
-    this.inc('queriesReceived')
-    const d = this.router.onQuery(id, link.n.peerId, q.ttl, q.hops)
-    if (d.action === 'duplicate') {
-      this.inc('droppedDuplicate')
-      if (link.n.cancelQuery(id)) this.inc('queriesCancelled')
-      return
-    }
-    if (d.clamped) this.inc('ttlClamped')
-    if (d.action === 'expired') { this.inc('droppedTtl'); return }
-    this.answer(link, q)
-    if (d.forward === undefined) { this.inc('droppedTtl'); return }
-    const bytes = encodeQuery({ id: q.id, ttl: d.forward.ttl, hops: d.forward.hops, text: q.text })
-    // queries travel among supernodes only
-    for (const peer of this.router.forwardTargets(d.entry, this.linksOf('peer').map(l => l.n.peerId))) {
-      if (this.links.get(peer)?.n.send({ type: MessageType.QUERY, bytes, queryId: id }) === true) this.inc('queriesForwarded')
-    }
-  }
-
-  private onHit (link: Link | undefined, hit: QueryHit, bytes: Uint8Array): void {
-    const id = idHex(hit.id)
-    const d = this.router.onHit(id)
-    if (link !== undefined && (d.action === 'local' || d.action === 'route')) {
-      setBounded(this.toward, hit.responder.peerId, link.n.peerId, this.config.providerCacheSize)
-    }
-    switch (d.action) {
-      case 'unknown':
-        this.inc('droppedUnknownHit')
-        return
-      case 'overLimit':
-        this.inc('droppedHitsOverLimit')
-        return
-      case 'local': {
-        const search = this.searches.get(id)
-        if (search === undefined) { this.inc('droppedLateHit'); return }
-        this.inc('hitsReceived')
-        search(hit)
-        return
-      }
-      case 'route': {
-        const back = this.links.get(d.to)
-        if (back === undefined) { this.inc('droppedNoRoute'); return }
-        if (back.n.send({ type: MessageType.QUERY_HIT, bytes })) this.inc('hitsRouted')
-      }
-    }
+    // queries travel among supernodes only; a flooding leaf or peer is banned as a flooding neighbour is
+    this.queries.onQuery(link.neighbour, q, {
+      forwardTo: () => this.linksOf('peer').map(l => l.neighbour.peerId),
+      answer: () => { this.answer(link, q) }
+    })
   }
 
   /**
@@ -688,44 +554,11 @@ export class SupernodeService {
    */
   async search (text: string, opts: SupernodeSearchOptions): Promise<SearchHit[]> {
     if (!this.started) throw new NotStartedError('supernode service not started')
-    const q = text.trim()
-    const size = Buffer.byteLength(q)
-    if (size < 1 || size > MAX_QUERY_BYTES) throw new InvalidOptionError(`a query has 1 to ${MAX_QUERY_BYTES} bytes, not ${size}`)
+    queryText(text)
     const targets = this.role === 'super' ? this.linksOf('peer') : this.linksOf('super')
     if (this.role === 'leaf' && targets.length === 0) throw new NoSupernodeError('not attached to any supernode yet (give --bootstrap, or wait for the election)')
-    const idBytes = randomBytes(16)
-    const id = idHex(idBytes)
-    const { ttl, entry } = this.router.originate(id, opts.ttl ?? this.config.defaultTtl)
-    this.inc('queriesOriginated')
-    const hits: SearchHit[] = []
-    const started = performance.now()
-    const done = new AbortController()
-    const until = AbortSignal.any([done.signal, AbortSignal.timeout(opts.timeoutMs), ...(opts.signal !== undefined ? [opts.signal] : [])])
-    let firstHitMs: number | undefined
-    this.searches.set(id, (msg) => {
-      if (firstHitMs === undefined) {
-        firstHitMs = performance.now() - started
-        if (opts.afterFirstHitMs !== undefined) setTimeout(() => { done.abort() }, opts.afterFirstHitMs).unref()
-      }
-      for (const f of msg.files) {
-        try { parseCid(f.cid) } catch { this.inc('droppedInvalidHitFile'); continue }
-        const hit: SearchHit = { cid: f.cid, name: f.name, size: f.size, providers: [{ peerId: msg.responder.peerId, addrs: msg.responder.addrs }] }
-        hits.push(hit)
-        opts.onHit?.(hit)
-      }
-    })
-    try {
-      if (this.role === 'super') this.answer(undefined, { id: idBytes, text: q })
-      const bytes = encodeQuery({ id: idBytes, ttl, hops: 0, text: q })
-      for (const peer of this.router.forwardTargets(entry, targets.map(l => l.n.peerId))) {
-        this.links.get(peer)?.n.send({ type: MessageType.QUERY, bytes, queryId: id })
-      }
-      if (!until.aborted) await new Promise(resolve => until.addEventListener('abort', resolve, { once: true }))
-    } finally {
-      this.searches.delete(id)
-    }
-    this.log.info({ id, ttl, hits: hits.length, firstHitMs: firstHitMs === undefined ? undefined : Math.round(firstHitMs) }, 'search done')
-    return hits
+    const answerLocally = this.role === 'super' ? (id: Uint8Array, q: string) => { this.answer(undefined, { id, text: q }) } : undefined
+    return await this.queries.search(text, opts, targets.map(l => l.neighbour.peerId), answerLocally)
   }
 
   // ---- in-band transfer with path caching ---------------------------------------------
@@ -733,36 +566,14 @@ export class SupernodeService {
   /** Whether a path toward `peer` is known (a hit from it came through a link still up), or it is us. */
   hasPathTo (peer: string): boolean {
     if (peer === this.self) return true
-    const via = this.toward.get(peer)
-    return via !== undefined && this.links.has(via)
+    return this.queries.pathTo(peer) !== undefined
   }
 
   /** One range asked of the next hop toward `target`. */
   private async upstream (target: string, cid: string, index: number, offset: number, length: number, signal?: AbortSignal): Promise<{ total: number, data: Uint8Array }> {
-    const via = this.toward.get(target)
-    const link = via === undefined ? undefined : this.links.get(via)
-    if (link === undefined) throw new NotFoundError(`no path toward ${target} (search first)`)
-    const idBytes = randomBytes(16)
-    const id = idHex(idBytes)
-    const deadline = AbortSignal.any([AbortSignal.timeout(this.config.relayTimeoutMs), ...(signal !== undefined ? [signal] : [])])
-    const reply = await new Promise<RelayReply>((resolve, reject) => {
-      const onAbort = (): void => {
-        this.relayPending.delete(id)
-        reject(new TimeoutError(`relayed request toward ${target} unanswered`))
-      }
-      if (deadline.aborted) { onAbort(); return }
-      deadline.addEventListener('abort', onAbort, { once: true })
-      this.relayPending.set(id, (r) => {
-        deadline.removeEventListener('abort', onAbort)
-        this.relayPending.delete(id)
-        resolve(r)
-      })
-      const bytes = encodeRelayRequest({ id: idBytes, ttl: this.config.maxTtl, target, cid, index, offset, length })
-      if (!link.n.send({ type: MessageType.RELAY_REQUEST, bytes })) onAbort()
-    })
-    if (reply.status === RelayStatus.NOT_FOUND) throw new NotFoundError(`${target}: ${reply.error ?? 'not found'}`)
-    if (reply.status !== RelayStatus.OK) throw new RemoteError(`${target}: ${reply.error ?? 'error'}`)
-    return { total: reply.total, data: reply.data ?? new Uint8Array(0) }
+    const via = this.queries.pathTo(target)
+    if (via === undefined) throw new NotFoundError(`no path toward ${target} (search first)`)
+    return await this.relayClient.request(via, { target, cid, index, offset, length }, signal)
   }
 
   /** One range of an in-band request (ours: requester undefined), through the path relay. */
@@ -772,7 +583,7 @@ export class SupernodeService {
 
   private onRelayRequest (link: Link, r: RelayRequest): void {
     const reply = (status: RelayStatus, total: number, data?: Uint8Array, error?: string): void => {
-      const send = (): void => { link.n.send({ type: MessageType.RELAY_REPLY, bytes: encodeRelayReply({ id: r.id, status, total, data, error }) }) }
+      const send = (): void => { link.neighbour.send({ type: MessageType.RELAY_REPLY, bytes: encodeRelayReply({ id: r.id, status, total, data, error }) }) }
       if (this.limiter !== undefined && data !== undefined) this.limiter.take(data.byteLength).then(send, () => {})
       else send()
     }
@@ -786,19 +597,12 @@ export class SupernodeService {
     }
     link.relaying++
     this.inc('relayRequests')
-    this.fetchRange(r, link.n.peerId).then(({ total, data }) => {
+    this.fetchRange(r, link.neighbour.peerId).then(({ total, data }) => {
       reply(RelayStatus.OK, total, data)
     }, (err: any) => {
       this.inc('relayFailed')
       reply(err instanceof NotFoundError ? RelayStatus.NOT_FOUND : RelayStatus.ERROR, 0, undefined, String(err.message).slice(0, 200))
     }).finally(() => { link.relaying-- })
-  }
-
-  private onRelayReply (r: RelayReply): void {
-    const id = idHex(r.id)
-    const pending = this.relayPending.get(id)
-    if (pending === undefined) { this.inc('droppedUnknownRelay'); return }
-    pending(r)
   }
 
   // ---- maintenance ---------------------------------------------------------------------
@@ -813,13 +617,9 @@ export class SupernodeService {
   /** Keepalive and dead links; a leaf keeps `leafSupernodes` supernodes, a supernode `minPeers` peers. */
   private maintain (): void {
     const now = performance.now()
-    for (const l of this.links.values()) {
-      if (now - l.n.lastReceived > this.config.idleTimeoutMs) {
-        l.n.abort(new TimeoutError(`nothing received for ${this.config.idleTimeoutMs} ms`))
-      } else if (l.kind !== 'pending' && now - l.n.lastSent > this.config.keepaliveMs) {
-        l.n.send({ type: SuperType.STATUS, bytes: encodeStatus(this.status()) })
-      }
-    }
+    this.links.sweep(this.config, link => {
+      if (link.kind !== 'pending') link.neighbour.send({ type: SuperType.STATUS, bytes: encodeStatus(this.status()) })
+    }, now)
     const want = this.role === 'super' ? Want.PEER : Want.LEAF
     const have = this.role === 'super' ? this.linksOf('peer').length : this.linksOf('super').length
     const target = this.role === 'super' ? this.config.minPeers : this.config.leafSupernodes
@@ -831,7 +631,8 @@ export class SupernodeService {
     if (clustering) deficit = 1
     if (deficit <= 0) return
     const candidates = this.freshSupers()
-      .filter(h => !this.links.has(h.entry.peerId) && !this.dialing.has(h.entry.peerId) && (h.failedAt === undefined || now - h.failedAt > this.config.retryMs))
+      .filter(h => !this.links.has(h.entry.peerId) && !this.dialing.has(h.entry.peerId) && !this.bans.isBanned(h.entry.peerId))
+      .filter(h => h.failedAt === undefined || now - h.failedAt > this.config.retryMs)
       .filter(h => want === Want.PEER || h.leaves < h.maxLeaves)
       .filter(h => !clustering || overlap(h) > 0)
       // a leaf goes where there is most room; a supernode prefers peers whose leaves share its interests (Winny's clustering)
@@ -855,21 +656,7 @@ export class SupernodeService {
       }).finally(() => { this.dialing.delete(c.entry.peerId) })
     }
     // nothing better known: ask the bootstrap peers (a refusal still lists supernodes)
-    if (candidates.length === 0 && have === 0 && !clustering) {
-      for (const b of this.bootstrap) {
-        if (b.busy || now < b.nextAt) continue
-        let addr: Multiaddr
-        try { addr = multiaddr(b.addr) } catch { b.nextAt = Infinity; continue }
-        b.busy = true
-        this.connect(addr, want).then(() => { b.backoffMs = 250 }, err => {
-          this.log.debug({ addr: b.addr, err: err.message }, 'bootstrap link refused or failed')
-        }).finally(() => {
-          b.busy = false
-          b.nextAt = performance.now() + b.backoffMs
-          b.backoffMs = Math.min(b.backoffMs * 2, 5_000)
-        })
-      }
-    }
+    if (candidates.length === 0 && have === 0 && !clustering) this.bootstrap.dialDue(now)
   }
 
   /** What `sedai id` shows: role, score and the measured bandwidth. */
@@ -881,10 +668,10 @@ export class SupernodeService {
       bandwidth: this.bandwidth === undefined ? undefined : Math.round(this.bandwidth),
       uploadRate: this.uploadRate > 0 ? this.uploadRate : undefined,
       interests: this.interests,
-      supernodes: this.linksOf('super').map(l => l.n.peerId),
+      supernodes: this.linksOf('super').map(l => l.neighbour.peerId),
       leaves: this.linksOf('leaf').length,
       maxLeaves: this.maxLeaves(),
-      peers: this.linksOf('peer').map(l => l.n.peerId)
+      peers: this.linksOf('peer').map(l => l.neighbour.peerId)
     }
   }
 
@@ -917,7 +704,8 @@ export class SupernodeService {
       knownSupernodes: this.freshSupers().length,
       cache: { ...cache, hitRatio: hits + misses === 0 ? 0 : Math.round(hits / (hits + misses) * 1000) / 1000 },
       bytesServed: { origin, cache: fromCache, relayed: counter('bytesRelayed') },
-      seenCache: this.router.seen.size
+      seenCache: this.router.seen.size,
+      banned: this.bans.list()
     }
   }
 }
