@@ -85,6 +85,8 @@ export interface MemoryNode {
 export interface MemoryNodeOptions {
   role: 'super' | 'leaf'
   bootstrap?: MemoryNode[]
+  /** bootstrap addresses besides the nodes (one that is not on the net is dialled in vain) */
+  bootstrapAddrs?: string[]
   config?: Partial<SupernodeConfig>
   interests?: string[]
   faultCorrupt?: number
@@ -127,7 +129,7 @@ export class MemoryLab {
       cache,
       role: o.role,
       interests: o.interests ?? [],
-      bootstrap: (o.bootstrap ?? []).map(b => b.addr),
+      bootstrap: [...(o.bootstrap ?? []).map(b => b.addr), ...(o.bootstrapAddrs ?? [])],
       uploadRate: 0,
       faultCorrupt: o.faultCorrupt ?? 0
     })
