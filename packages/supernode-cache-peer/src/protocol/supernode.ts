@@ -4,27 +4,25 @@ import {
   BYE_NAMES, BanList, BootstrapDialer, ByeCode, CLOSE_GRACE_MS, LinkTable, MAX_HIT_FILES, MessageType, QueryFlood, RelayClient, RelayStatus,
   count, encodeQueryHit, encodeRelayReply, matches, openNeighbour, ownEntry, queryText, readLink, untilLinkUp
 } from '@sedai/flooding-peer'
-import { capacityScore, leafCapacity, localCapacity } from '../capacity.ts'
-import { elect } from '../election.ts'
 import { LinkRefusedError, NoSupernodeError, NotStartedError } from '../errors.ts'
-import { measureUpload, serveProbe } from './probe.ts'
+import { SupernodeHosts } from '../hosts.ts'
+import { RoleElection } from '../role.ts'
+import { serveProbe } from './probe.ts'
 import { PathRelay } from './relay.ts'
-import { MAX_INDEX_FILES_PER_MESSAGE, MAX_INTERESTS, MAX_STATUS_SUPERS, MAX_STREAMS_PER_CONNECTION, PROBE_PROTOCOL, SUPERNODE_PROTOCOL } from './constants.ts'
+import { MAX_INDEX_FILES_PER_MESSAGE, MAX_INTERESTS, MAX_STREAMS_PER_CONNECTION, PROBE_PROTOCOL, SUPERNODE_PROTOCOL } from './constants.ts'
 import { MESSAGE_NAMES, ROLE_NAMES, Role, SuperType, WELCOME_NAMES, Want, Welcome, decodeMessage, encodeHello, encodeIndex, encodeStatus, encodeWelcome } from './messages.ts'
 import type { ChunkCache } from '../cache/cache.ts'
 import type { SupernodeConfig } from '../config.ts'
 import type { RoleName } from '../election.ts'
-import type { Message, Status, SuperEntry } from './messages.ts'
+import type { RoleComponents } from '../role.ts'
+import type { Message, Status } from './messages.ts'
 import type { ContentStore, Logger, SearchHit, Stats } from '@sedai/core'
 import type { HitFile, Neighbour, OverlayComponents, OverlayContext, PeerEntry, Query, RelayRequest, SearchOptions } from '@sedai/flooding-peer'
-import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import type { Connection, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /** What the service needs of a libp2p node (a Libp2p satisfies it). */
-export interface SupernodeComponents extends OverlayComponents {
-  dialProtocol: (target: PeerId | Multiaddr | Multiaddr[], protocols: string | string[], options?: { signal?: AbortSignal }) => Promise<Stream>
-  getPeers: () => PeerId[]
-}
+export interface SupernodeComponents extends OverlayComponents, RoleComponents {}
 
 export interface SupernodeInit {
   config: SupernodeConfig
@@ -44,12 +42,19 @@ export interface SupernodeInit {
 
 export type SupernodeSearchOptions = SearchOptions
 
-type LinkKind = 'pending' | 'super' | 'leaf' | 'peer'
+/**
+ * What a link is to us: 'pending' until HELLO/WELCOME; then 'supernode' = our
+ * supernode (we are its leaf), 'leaf' = our leaf, 'peer' = supernode to
+ * supernode. (Not to be mixed up with our role, RoleName 'super' | 'leaf'.)
+ */
+type LinkKind = 'pending' | 'supernode' | 'leaf' | 'peer'
+
+/** The names `peerInfo().link` and the `lost.*` counters have always used for a link's kind. */
+const LINK_NAMES: Record<LinkKind, string> = { pending: 'pending', supernode: 'super', leaf: 'leaf', peer: 'peer' }
 
 /** A link and what we know over it. */
 interface Link {
   neighbour: Neighbour
-  /** pending until HELLO/WELCOME; then: 'super' = our supernode (we are its leaf), 'leaf' = our leaf, 'peer' = supernode to supernode */
   kind: LinkKind
   want?: Want
   status?: Status
@@ -60,9 +65,6 @@ interface Link {
   /** its relayed requests we are working on */
   relaying: number
 }
-
-/** A supernode we know of; `direct` = from its own STATUS, not from another's list. */
-interface HostEntry extends SuperEntry { seenAt: number, direct: boolean, failedAt?: number }
 
 /**
  * /sedai/supernode/1.0.0: KaZaA's two-level overlay. Nodes measure their
@@ -81,29 +83,18 @@ export class SupernodeService {
   private readonly log: Logger
   private readonly store: ContentStore
   private readonly cache: ChunkCache
-  private readonly roleMode: 'auto' | RoleName
   private readonly interests: string[]
   private readonly self: string
   private readonly limiter?: RateLimiter
-  private readonly uploadRate: number
   private readonly relay: PathRelay
-  private readonly startedAt = Date.now()
+  private readonly election: RoleElection
   private readonly links: LinkTable<Link>
   private readonly dialing = new Set<string>()
-  private readonly hosts = new Map<string, HostEntry>()
+  private readonly hosts: SupernodeHosts
   private readonly bans: BanList
   private readonly queries: QueryFlood
   private readonly relayClient: RelayClient
   private readonly bootstrap: BootstrapDialer
-  private role: RoleName
-  private roleSince = performance.now()
-  private leaflessSince?: number = performance.now()
-  private bandwidth?: number
-  private probing = false
-  private probedAt = -Infinity
-  /** the next probe is due this long after the last (doubling from 2 s up to probeIntervalMs) */
-  private probeEveryMs = 2_000
-  private lastElection = ''
   private timer?: NodeJS.Timeout
   private started = false
 
@@ -114,13 +105,22 @@ export class SupernodeService {
     this.log = init.logger.child({ component: 'supernode' })
     this.store = init.store
     this.cache = init.cache
-    this.roleMode = init.role
-    this.role = init.role === 'super' ? 'super' : 'leaf'
     this.interests = [...new Set(init.interests)].slice(0, MAX_INTERESTS)
-    this.uploadRate = init.uploadRate
     if (init.uploadRate > 0) this.limiter = new RateLimiter(init.uploadRate)
     this.self = components.peerId.toString()
     this.ctx = { self: this.self, name: 'supernode', stats: init.stats, log: this.log, messageName: type => MESSAGE_NAMES[type] }
+    this.hosts = new SupernodeHosts(this.self, init.config)
+    this.election = new RoleElection({
+      components,
+      config: init.config,
+      ctx: this.ctx,
+      mode: init.role,
+      uploadRate: init.uploadRate,
+      limiter: this.limiter,
+      view: () => ({ supers: this.hosts.fresh(), leaves: this.linksOf('leaf').length }),
+      // every link is dropped and rebuilt for the new role (leaves of a former supernode re-home)
+      onChange: role => { for (const link of [...this.links.values()]) link.neighbour.close(ByeCode.SHUTDOWN, `role changed to ${role}`, true) }
+    })
     this.links = new LinkTable(this.self, link => link.neighbour)
     this.bans = new BanList(init.config)
     this.queries = new QueryFlood({ ctx: this.ctx, config: init.config, bans: this.bans, neighbour: peer => this.links.get(peer)?.neighbour })
@@ -128,7 +128,7 @@ export class SupernodeService {
     // asked again whenever we have no link and know no better supernode (a refusal still lists supernodes)
     this.bootstrap = new BootstrapDialer({
       addrs: init.bootstrap,
-      connect: async target => await this.connect(target, this.role === 'super' ? Want.PEER : Want.LEAF),
+      connect: async target => await this.connect(target, this.isSupernode ? Want.PEER : Want.LEAF),
       log: this.log,
       afterLink: 'fallback'
     })
@@ -140,7 +140,7 @@ export class SupernodeService {
       store: init.store,
       cache: init.cache,
       faultCorrupt: init.faultCorrupt,
-      role: () => this.role,
+      role: () => this.election.role,
       request: async (target, cid, index, offset, length, signal) => await this.upstream(target, cid, index, offset, length, signal),
       nextHop: (target) => this.queries.toward.get(target)
     })
@@ -163,7 +163,7 @@ export class SupernodeService {
       serveProbe(stream).catch(err => { this.log.debug({ err: err.message }, 'probe stream failed') })
     }, { maxInboundStreams: 2, maxOutboundStreams: 2 })
     this.started = true
-    this.log.info({ role: this.role, mode: this.roleMode }, 'supernode service started')
+    this.log.info({ role: this.election.role, mode: this.election.mode }, 'supernode service started')
     this.timer = setInterval(() => { this.tick() }, Math.min(this.config.maintainIntervalMs, this.config.electionIntervalMs))
     this.timer.unref()
     this.tick()
@@ -182,83 +182,23 @@ export class SupernodeService {
     count(this.ctx, key, n)
   }
 
-  // ---- capacity and role -------------------------------------------------------
+  // ---- role ------------------------------------------------------------------------
 
   /** The capacity score now; undefined until the bandwidth probe has run. */
   score (): number | undefined {
-    if (this.bandwidth === undefined) return undefined
-    const up = this.uploadRate > 0 ? Math.min(this.bandwidth, this.uploadRate) : this.bandwidth
-    return capacityScore({ uploadBytesPerSec: up, ...localCapacity(this.startedAt), dialable: this.components.getMultiaddrs().length > 0 }, this.config)
+    return this.election.score()
   }
 
   get currentRole (): RoleName {
-    return this.role
+    return this.election.role
   }
 
-  private maxLeaves (): number {
-    return this.role === 'super' ? leafCapacity(this.score() ?? this.config.superThreshold, this.config.maxLeaves) : 0
+  private get isSupernode (): boolean {
+    return this.election.isSupernode
   }
 
   private linksOf (kind: LinkKind): Link[] {
     return this.links.filter(l => l.kind === kind)
-  }
-
-  /** Measures upload bandwidth against a connected peer (any: the daemon dials its bootstrap peers). */
-  private probe (): void {
-    if (this.probing || performance.now() - this.probedAt < this.probeEveryMs) return
-    const peers = this.components.getPeers()
-    if (peers.length === 0) return
-    const peer = peers[Math.floor(Math.random() * peers.length)]
-    this.probing = true
-    this.probedAt = performance.now()
-    measureUpload(this.components, peer, this.limiter).then(bps => {
-      this.bandwidth = Math.max(bps, this.bandwidth ?? 0)
-      // soon again, then less and less often: a probe taken while the host was busy starting must not stick
-      this.probeEveryMs = Math.min(this.probeEveryMs * 2, this.config.probeIntervalMs)
-      this.inc('probes')
-      this.log.info({ peer: peer.toString(), bytesPerSec: Math.round(bps), score: this.score() }, 'capacity measured')
-    }, err => {
-      this.log.debug({ peer: peer.toString(), err: err.message }, 'bandwidth probe failed')
-    }).finally(() => { this.probing = false })
-  }
-
-  private freshSupers (): HostEntry[] {
-    const now = performance.now()
-    return [...this.hosts.values()].filter(h => now - h.seenAt < this.config.hostFreshMs && h.entry.peerId !== this.self)
-  }
-
-  private electRole (): void {
-    if (this.roleMode !== 'auto') return
-    const now = performance.now()
-    const leaves = this.linksOf('leaf').length
-    if (leaves > 0) this.leaflessSince = undefined
-    else this.leaflessSince ??= now
-    const result = elect({
-      role: this.role,
-      since: this.roleSince,
-      now,
-      score: this.score(),
-      supers: this.freshSupers(),
-      leaves,
-      leaflessSince: this.leaflessSince
-    }, this.config)
-    if (result.role !== this.role) {
-      this.setRole(result.role, result.reason)
-    } else if (result.reason !== this.lastElection) {
-      this.lastElection = result.reason
-      this.log.debug({ role: this.role, reason: result.reason }, 'role kept')
-    }
-  }
-
-  /** Changes role: every link is dropped and rebuilt for the new role (leaves of a former supernode re-home). */
-  private setRole (role: RoleName, reason: string): void {
-    const from = this.role
-    this.role = role
-    this.roleSince = performance.now()
-    this.leaflessSince = performance.now()
-    this.inc('roleChanges')
-    this.log.info({ from, to: role, reason, score: this.score() }, 'role changed')
-    for (const l of [...this.links.values()]) l.neighbour.close(ByeCode.SHUTDOWN, `role changed to ${role}`, true)
   }
 
   // ---- status and host cache ----------------------------------------------------
@@ -270,41 +210,22 @@ export class SupernodeService {
   /** Our interests, and a supernode's leaves' (the clustering signal). */
   private interestSet (): string[] {
     const out = new Set(this.interests)
-    if (this.role === 'super') {
+    if (this.isSupernode) {
       for (const l of this.linksOf('leaf')) for (const i of l.status?.interests ?? []) { if (out.size < MAX_INTERESTS) out.add(i) }
     }
     return [...out]
   }
 
   private status (): Status {
-    const supers: SuperEntry[] = this.freshSupers()
-      .sort((a, b) => (b.maxLeaves - b.leaves) - (a.maxLeaves - a.leaves))
-      .slice(0, MAX_STATUS_SUPERS)
-      .map(h => ({ entry: h.entry, score: h.score, leaves: h.leaves, maxLeaves: h.maxLeaves, interests: h.interests }))
     return {
-      role: this.role === 'super' ? Role.SUPER : Role.LEAF,
+      role: this.isSupernode ? Role.SUPER : Role.LEAF,
       score: this.score() ?? 0,
       leaves: Math.min(0xffff, this.linksOf('leaf').length),
-      maxLeaves: Math.min(0xffff, this.maxLeaves()),
+      maxLeaves: Math.min(0xffff, this.election.maxLeaves()),
       entry: this.ownEntry(),
       interests: this.interestSet(),
-      supers
+      supers: this.hosts.listed()
     }
-  }
-
-  /** What a status tells us: the sender (if a supernode) and the supernodes it lists. */
-  private learn (s: Status, firstHand: boolean): void {
-    const now = performance.now()
-    const put = (e: SuperEntry, direct: boolean): void => {
-      if (e.entry.peerId === this.self) return
-      const old = this.hosts.get(e.entry.peerId)
-      // second-hand news never overrides what the supernode itself told us recently
-      if (!direct && old?.direct === true && old.seenAt > now - 3 * this.config.keepaliveMs) return
-      setBounded(this.hosts, e.entry.peerId, { ...e, seenAt: now, direct, failedAt: old?.failedAt }, this.config.hostCacheSize)
-    }
-    if (s.role === Role.SUPER) put({ entry: s.entry, score: s.score, leaves: s.leaves, maxLeaves: s.maxLeaves, interests: s.interests }, firstHand)
-    else if (firstHand) this.hosts.delete(s.entry.peerId)
-    for (const e of s.supers) put(e, false)
   }
 
   // ---- links ---------------------------------------------------------------------
@@ -372,12 +293,12 @@ export class SupernodeService {
 
   /** Answers a HELLO: the link becomes a leaf link or a supernode peer link, or is refused with other supernodes to try. */
   private onHello (link: Link, want: Want, s: Status): void {
-    this.learn(s, true)
+    this.hosts.learn(s, true)
     link.status = s
     let result: Welcome = Welcome.OK
-    if (this.role !== 'super') result = Welcome.NOT_SUPER
+    if (!this.isSupernode) result = Welcome.NOT_SUPER
     else if (want === Want.PEER && s.role !== Role.SUPER) result = Welcome.WRONG_ROLE
-    else if (want === Want.LEAF && this.linksOf('leaf').length >= this.maxLeaves()) result = Welcome.FULL
+    else if (want === Want.LEAF && this.linksOf('leaf').length >= this.election.maxLeaves()) result = Welcome.FULL
     else if (want === Want.PEER && this.linksOf('peer').length >= this.config.maxPeers) result = Welcome.FULL
     if (result !== Welcome.OK) {
       this.inc(`refused.${WELCOME_NAMES[result]}`)
@@ -395,20 +316,20 @@ export class SupernodeService {
   }
 
   private onWelcome (link: Link, result: Welcome, s: Status): void {
-    this.learn(s, true)
+    this.hosts.learn(s, true)
     link.status = s
     if (result !== Welcome.OK) {
       link.refused = WELCOME_NAMES[result]
       if (s.role !== Role.SUPER) this.hosts.delete(link.neighbour.peerId)
-      else { const h = this.hosts.get(link.neighbour.peerId); if (h !== undefined) h.failedAt = performance.now() }
+      else this.hosts.failed(link.neighbour.peerId)
       link.neighbour.fail(new LinkRefusedError(link.refused))
       return
     }
-    link.kind = link.want === Want.LEAF ? 'super' : 'peer'
+    link.kind = link.want === Want.LEAF ? 'supernode' : 'peer'
     link.neighbour.confirm()
-    this.inc(link.kind === 'super' ? 'supernodesJoined' : 'peersAdded')
+    this.inc(link.kind === 'supernode' ? 'supernodesJoined' : 'peersAdded')
     this.log.info({ peer: link.neighbour.peerId, kind: link.kind }, 'link up')
-    if (link.kind === 'super') this.sendIndex(link)
+    if (link.kind === 'supernode') this.sendIndex(link)
   }
 
   /** Our shares to one supernode: the whole list, in messages of at most MAX_INDEX_FILES_PER_MESSAGE. */
@@ -422,7 +343,7 @@ export class SupernodeService {
 
   /** The shares changed: every supernode we are attached to gets the new list. */
   sharesChanged (): void {
-    for (const l of this.linksOf('super')) this.sendIndex(l)
+    for (const l of this.linksOf('supernode')) this.sendIndex(l)
   }
 
   private onIndex (link: Link, reset: boolean, files: HitFile[]): void {
@@ -466,9 +387,9 @@ export class SupernodeService {
         break
       case SuperType.STATUS:
         link.status = msg.status
-        this.learn(msg.status, true)
+        this.hosts.learn(msg.status, true)
         // our supernode stepped down (or our peer did): drop the link, the maintenance loop re-homes
-        if ((link.kind === 'super' || link.kind === 'peer') && msg.status.role !== Role.SUPER) neighbour.close(ByeCode.SHUTDOWN, 'no longer a supernode', true)
+        if ((link.kind === 'supernode' || link.kind === 'peer') && msg.status.role !== Role.SUPER) neighbour.close(ByeCode.SHUTDOWN, 'no longer a supernode', true)
         break
       case SuperType.INDEX:
         this.onIndex(link, msg.reset, msg.files)
@@ -500,11 +421,8 @@ export class SupernodeService {
     if (!this.links.remove(neighbour.peerId, link)) return
     if (!neighbour.isClosing) neighbour.abort(new TimeoutError(why))
     if (link.kind === 'pending') return
-    this.inc(`lost.${link.kind}`)
-    if (link.kind === 'super' || link.kind === 'peer') {
-      const h = this.hosts.get(neighbour.peerId)
-      if (h !== undefined) h.failedAt = performance.now()
-    }
+    this.inc(`lost.${LINK_NAMES[link.kind]}`)
+    if (link.kind === 'supernode' || link.kind === 'peer') this.hosts.failed(neighbour.peerId)
     this.log.info({ peer: neighbour.peerId, kind: link.kind, why }, 'link lost')
   }
 
@@ -522,9 +440,9 @@ export class SupernodeService {
     }
     const own = new Map<string, HitFile>()
     for (const f of this.store.list()) if (matches(f, q.text)) own.set(f.cid, { cid: f.cid, name: f.name, size: f.size })
-    if (this.role === 'super') for (const f of this.cache.files()) if (!own.has(f.cid) && matches(f, q.text)) own.set(f.cid, f)
+    if (this.isSupernode) for (const f of this.cache.files()) if (!own.has(f.cid) && matches(f, q.text)) own.set(f.cid, f)
     if (own.size > 0) send(this.ownEntry(), [...own.values()])
-    if (this.role !== 'super') return
+    if (!this.isSupernode) return
     for (const leaf of this.linksOf('leaf')) {
       if (leaf === from || leaf.status === undefined || leaf.index === undefined) continue
       const found: HitFile[] = []
@@ -536,7 +454,7 @@ export class SupernodeService {
   }
 
   private onQuery (link: Link, q: Query): void {
-    if (this.role !== 'super' || link.kind === 'super') {
+    if (!this.isSupernode || link.kind === 'supernode') {
       this.inc('droppedQueryNotSuper') // leaves are never asked: their supernode answers for them
       return
     }
@@ -555,9 +473,9 @@ export class SupernodeService {
   async search (text: string, opts: SupernodeSearchOptions): Promise<SearchHit[]> {
     if (!this.started) throw new NotStartedError('supernode service not started')
     queryText(text)
-    const targets = this.role === 'super' ? this.linksOf('peer') : this.linksOf('super')
-    if (this.role === 'leaf' && targets.length === 0) throw new NoSupernodeError('not attached to any supernode yet (give --bootstrap, or wait for the election)')
-    const answerLocally = this.role === 'super' ? (id: Uint8Array, q: string) => { this.answer(undefined, { id, text: q }) } : undefined
+    const targets = this.isSupernode ? this.linksOf('peer') : this.linksOf('supernode')
+    if (!this.isSupernode && targets.length === 0) throw new NoSupernodeError('not attached to any supernode yet (give --bootstrap, or wait for the election)')
+    const answerLocally = this.isSupernode ? (id: Uint8Array, q: string) => { this.answer(undefined, { id, text: q }) } : undefined
     return await this.queries.search(text, opts, targets.map(l => l.neighbour.peerId), answerLocally)
   }
 
@@ -609,8 +527,7 @@ export class SupernodeService {
 
   private tick (): void {
     if (!this.started) return
-    this.probe()
-    this.electRole()
+    this.election.tick()
     this.maintain()
   }
 
@@ -620,26 +537,17 @@ export class SupernodeService {
     this.links.sweep(this.config, link => {
       if (link.kind !== 'pending') link.neighbour.send({ type: SuperType.STATUS, bytes: encodeStatus(this.status()) })
     }, now)
-    const want = this.role === 'super' ? Want.PEER : Want.LEAF
-    const have = this.role === 'super' ? this.linksOf('peer').length : this.linksOf('super').length
-    const target = this.role === 'super' ? this.config.minPeers : this.config.leafSupernodes
+    const want = this.isSupernode ? Want.PEER : Want.LEAF
+    const have = this.isSupernode ? this.linksOf('peer').length : this.linksOf('supernode').length
+    const target = this.isSupernode ? this.config.minPeers : this.config.leafSupernodes
     const mine = new Set(this.interestSet())
-    const overlap = (h: HostEntry): number => h.interests.filter(i => mine.has(i)).length
     let deficit = target - have - this.dialing.size
     // Winny's clustering: beyond its minimum, a supernode adds links (up to maxPeers) to supernodes whose interests overlap its own
     const clustering = deficit <= 0 && want === Want.PEER && mine.size > 0 && have + this.dialing.size < this.config.maxPeers
     if (clustering) deficit = 1
     if (deficit <= 0) return
-    const candidates = this.freshSupers()
-      .filter(h => !this.links.has(h.entry.peerId) && !this.dialing.has(h.entry.peerId) && !this.bans.isBanned(h.entry.peerId))
-      .filter(h => h.failedAt === undefined || now - h.failedAt > this.config.retryMs)
-      .filter(h => want === Want.PEER || h.leaves < h.maxLeaves)
-      .filter(h => !clustering || overlap(h) > 0)
-      // a leaf goes where there is most room; a supernode prefers peers whose leaves share its interests (Winny's clustering)
-      .sort((a, b) => want === Want.LEAF
-        ? ((b.maxLeaves - b.leaves) - (a.maxLeaves - a.leaves)) || (b.score - a.score)
-        : (overlap(b) - overlap(a)) || (b.score - a.score))
-      .slice(0, deficit)
+    const candidates = this.hosts.candidates(deficit, want, mine, clustering,
+      peer => this.links.has(peer) || this.dialing.has(peer) || this.bans.isBanned(peer))
     for (const c of candidates) {
       let addrs: Multiaddr[]
       try {
@@ -650,8 +558,7 @@ export class SupernodeService {
       }
       this.dialing.add(c.entry.peerId)
       this.connect(addrs, want).catch(err => {
-        const h = this.hosts.get(c.entry.peerId)
-        if (h !== undefined) h.failedAt = performance.now()
+        this.hosts.failed(c.entry.peerId)
         this.log.debug({ peer: c.entry.peerId, err: err.message }, 'supernode candidate failed')
       }).finally(() => { this.dialing.delete(c.entry.peerId) })
     }
@@ -662,15 +569,11 @@ export class SupernodeService {
   /** What `sedai id` shows: role, score and the measured bandwidth. */
   info (): Record<string, unknown> {
     return {
-      role: this.role,
-      roleMode: this.roleMode,
-      score: this.score(),
-      bandwidth: this.bandwidth === undefined ? undefined : Math.round(this.bandwidth),
-      uploadRate: this.uploadRate > 0 ? this.uploadRate : undefined,
+      ...this.election.info(),
       interests: this.interests,
-      supernodes: this.linksOf('super').map(l => l.neighbour.peerId),
+      supernodes: this.linksOf('supernode').map(l => l.neighbour.peerId),
       leaves: this.linksOf('leaf').length,
-      maxLeaves: this.maxLeaves(),
+      maxLeaves: this.election.maxLeaves(),
       peers: this.linksOf('peer').map(l => l.neighbour.peerId)
     }
   }
@@ -684,7 +587,7 @@ export class SupernodeService {
     return {
       role: s !== undefined ? ROLE_NAMES[s.role] : 'super',
       score: s?.score ?? h?.score,
-      link: l?.kind,
+      link: l === undefined ? undefined : LINK_NAMES[l.kind],
       leaves: s?.leaves ?? h?.leaves
     }
   }
@@ -701,7 +604,7 @@ export class SupernodeService {
     return {
       ...this.info(),
       leafFiles: this.linksOf('leaf').reduce((a, l) => a + (l.index?.size ?? 0), 0),
-      knownSupernodes: this.freshSupers().length,
+      knownSupernodes: this.hosts.fresh().length,
       cache: { ...cache, hitRatio: hits + misses === 0 ? 0 : Math.round(hits / (hits + misses) * 1000) / 1000 },
       bytesServed: { origin, cache: fromCache, relayed: counter('bytesRelayed') },
       seenCache: this.router.seen.size,
