@@ -1,24 +1,25 @@
 import { multiaddr } from '@multiformats/multiaddr'
-import { InvalidMessageError, InvalidOptionError, NotFoundError, RateLimiter, TimeoutError, parseCid, setBounded } from '@sedai/core'
+import { NotFoundError, RateLimiter, parseCid, setBounded } from '@sedai/core'
 import {
-  BYE_NAMES, BanList, BootstrapDialer, ByeCode, CLOSE_GRACE_MS, LinkTable, MAX_HIT_FILES, MessageType, QueryFlood, RelayClient, RelayStatus,
-  count, encodeQueryHit, encodeRelayReply, matches, openNeighbour, ownEntry, queryText, readLink, untilLinkUp
+  BanList, BootstrapDialer, ByeCode, MAX_HIT_FILES, MessageType, QueryFlood, RelayClient,
+  count, encodeQueryHit, matches, ownEntry, queryText
 } from '@sedai/flooding-peer'
-import { LinkRefusedError, NoSupernodeError, NotStartedError } from '../errors.ts'
+import { NoSupernodeError, NotStartedError } from '../errors.ts'
 import { SupernodeHosts } from '../hosts.ts'
 import { RoleElection } from '../role.ts'
+import { LINK_NAMES, SupernodeLinks } from './links.ts'
 import { serveProbe } from './probe.ts'
 import { PathRelay } from './relay.ts'
 import { MAX_INDEX_FILES_PER_MESSAGE, MAX_INTERESTS, MAX_STREAMS_PER_CONNECTION, PROBE_PROTOCOL, SUPERNODE_PROTOCOL } from './constants.ts'
-import { MESSAGE_NAMES, ROLE_NAMES, Role, SuperType, WELCOME_NAMES, Want, Welcome, decodeMessage, encodeHello, encodeIndex, encodeStatus, encodeWelcome } from './messages.ts'
+import { MESSAGE_NAMES, ROLE_NAMES, Role, SuperType, Want, encodeIndex, encodeStatus } from './messages.ts'
 import type { ChunkCache } from '../cache/cache.ts'
 import type { SupernodeConfig } from '../config.ts'
 import type { RoleName } from '../election.ts'
 import type { RoleComponents } from '../role.ts'
+import type { Link, LinkKind } from './links.ts'
 import type { Message, Status } from './messages.ts'
 import type { ContentStore, Logger, SearchHit, Stats } from '@sedai/core'
-import type { HitFile, Neighbour, OverlayComponents, OverlayContext, PeerEntry, Query, RelayRequest, SearchOptions } from '@sedai/flooding-peer'
-import type { Connection, Stream } from '@libp2p/interface'
+import type { HitFile, LinkTable, OverlayComponents, OverlayContext, PeerEntry, Query, SearchOptions } from '@sedai/flooding-peer'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /** What the service needs of a libp2p node (a Libp2p satisfies it). */
@@ -43,30 +44,6 @@ export interface SupernodeInit {
 export type SupernodeSearchOptions = SearchOptions
 
 /**
- * What a link is to us: 'pending' until HELLO/WELCOME; then 'supernode' = our
- * supernode (we are its leaf), 'leaf' = our leaf, 'peer' = supernode to
- * supernode. (Not to be mixed up with our role, RoleName 'super' | 'leaf'.)
- */
-type LinkKind = 'pending' | 'supernode' | 'leaf' | 'peer'
-
-/** The names `peerInfo().link` and the `lost.*` counters have always used for a link's kind. */
-const LINK_NAMES: Record<LinkKind, string> = { pending: 'pending', supernode: 'super', leaf: 'leaf', peer: 'peer' }
-
-/** A link and what we know over it. */
-interface Link {
-  neighbour: Neighbour
-  kind: LinkKind
-  want?: Want
-  status?: Status
-  /** a leaf's shares, as it indexed them here */
-  index?: Map<string, HitFile>
-  /** why the remote refused the link (its WELCOME result) */
-  refused?: string
-  /** its relayed requests we are working on */
-  relaying: number
-}
-
-/**
  * /sedai/supernode/1.0.0: KaZaA's two-level overlay. Nodes measure their
  * capacity and elect themselves supernodes or leaves; leaves attach to 1-3
  * supernodes and upload their index; supernodes answer for their leaves and
@@ -88,6 +65,8 @@ export class SupernodeService {
   private readonly limiter?: RateLimiter
   private readonly relay: PathRelay
   private readonly election: RoleElection
+  private readonly linkSet: SupernodeLinks
+  /** the link table (tests read it) */
   private readonly links: LinkTable<Link>
   private readonly dialing = new Set<string>()
   private readonly hosts: SupernodeHosts
@@ -121,9 +100,22 @@ export class SupernodeService {
       // every link is dropped and rebuilt for the new role (leaves of a former supernode re-home)
       onChange: role => { for (const link of [...this.links.values()]) link.neighbour.close(ByeCode.SHUTDOWN, `role changed to ${role}`, true) }
     })
-    this.links = new LinkTable(this.self, link => link.neighbour)
     this.bans = new BanList(init.config)
     this.queries = new QueryFlood({ ctx: this.ctx, config: init.config, bans: this.bans, neighbour: peer => this.links.get(peer)?.neighbour })
+    this.linkSet = new SupernodeLinks({
+      components,
+      config: init.config,
+      ctx: this.ctx,
+      hosts: this.hosts,
+      bans: this.bans,
+      election: this.election,
+      isStarted: () => this.started,
+      status: () => this.status(),
+      onSent: (neighbour, msg) => { this.queries.countSent(neighbour, msg) },
+      onMessage: (link, msg, bytes) => this.onMessage(link, msg, bytes),
+      onSupernode: link => { this.sendIndex(link) }
+    })
+    this.links = this.linkSet.table
     this.relayClient = new RelayClient({ ttl: init.config.maxTtl, timeoutMs: init.config.relayTimeoutMs })
     // asked again whenever we have no link and know no better supernode (a refusal still lists supernodes)
     this.bootstrap = new BootstrapDialer({
@@ -142,7 +134,8 @@ export class SupernodeService {
       faultCorrupt: init.faultCorrupt,
       role: () => this.election.role,
       request: async (target, cid, index, offset, length, signal) => await this.upstream(target, cid, index, offset, length, signal),
-      nextHop: (target) => this.queries.toward.get(target)
+      nextHop: (target) => this.queries.toward.get(target),
+      limiter: this.limiter
     })
   }
 
@@ -155,7 +148,7 @@ export class SupernodeService {
 
   async start (): Promise<void> {
     if (this.started) return
-    await this.components.handle(this.protocol, (stream, connection) => { this.accept(stream, connection) }, {
+    await this.components.handle(this.protocol, (stream, connection) => { this.linkSet.accept(stream, connection) }, {
       maxInboundStreams: MAX_STREAMS_PER_CONNECTION,
       maxOutboundStreams: MAX_STREAMS_PER_CONNECTION
     })
@@ -198,7 +191,12 @@ export class SupernodeService {
   }
 
   private linksOf (kind: LinkKind): Link[] {
-    return this.links.filter(l => l.kind === kind)
+    return this.linkSet.of(kind)
+  }
+
+  /** Dials `target` and asks for a link (`want`: as its leaf, or supernode to supernode); see SupernodeLinks.connect. */
+  async connect (target: Multiaddr | Multiaddr[], want: Want): Promise<string> {
+    return await this.linkSet.connect(target, want)
   }
 
   // ---- status and host cache ----------------------------------------------------
@@ -228,109 +226,7 @@ export class SupernodeService {
     }
   }
 
-  // ---- links ---------------------------------------------------------------------
-
-  private openNeighbour (peer: string, stream: Stream, outbound: boolean): Neighbour {
-    return openNeighbour(this.ctx, this.config, peer, stream, outbound, (neighbour, msg) => { this.queries.countSent(neighbour, msg) })
-  }
-
-  /**
-   * Dials `target` and asks for a link (`want`: attach as its leaf, or link
-   * two supernodes). Resolves with the remote's peer id once WELCOME OK
-   * arrives; rejects with LinkRefusedError on a refusal (whose status still
-   * taught us other supernodes).
-   */
-  async connect (target: Multiaddr | Multiaddr[], want: Want): Promise<string> {
-    if (!this.started) throw new NotStartedError('supernode service not started')
-    const deadline = AbortSignal.timeout(this.config.connectTimeoutMs)
-    const conn = await this.components.dial(target, { signal: deadline })
-    const peer = conn.remotePeer.toString()
-    if (peer === this.self) throw new InvalidOptionError('that is this node')
-    if (this.links.has(peer)) return peer
-    if (this.bans.isBanned(peer)) throw new InvalidOptionError(`peer ${peer} is banned for flooding`)
-    const stream = await conn.newStream(this.protocol, { signal: deadline })
-    const neighbour = this.openNeighbour(peer, stream, true)
-    const link: Link = { neighbour, kind: 'pending', want, relaying: 0 }
-    if (!this.attach(peer, link)) throw new LinkRefusedError(`already linked to ${peer}`)
-    neighbour.send({ type: SuperType.HELLO, bytes: encodeHello(want, this.status()) })
-    try {
-      await untilLinkUp(neighbour, deadline, `${peer} did not answer HELLO`)
-    } catch (err: any) {
-      if (!neighbour.isClosing) neighbour.abort(err)
-      throw link.refused !== undefined ? new LinkRefusedError(`${peer} refused: ${link.refused}`) : err
-    }
-    return peer
-  }
-
-  /** Registers a link (the link table's tie-break settles a duplicate) and starts reading it; false when it lost. */
-  private attach (peer: string, link: Link): boolean {
-    if (!this.links.attach(peer, link)) return false
-    link.neighbour.run().catch(err => { this.log.debug({ peer, err: err.message }, 'link writer ended') })
-    void readLink({
-      ctx: this.ctx,
-      neighbour: link.neighbour,
-      readTurnMs: this.config.readTurnMs,
-      decode: decodeMessage,
-      handle: (msg: Message, bytes) => this.onMessage(link, msg, bytes)
-    }).then(why => { this.unlink(link, why) })
-    return true
-  }
-
-  private accept (stream: Stream, connection: Connection): void {
-    const peer = connection.remotePeer.toString()
-    if (!this.started) { stream.abort(new NotStartedError('not started')); return }
-    if (this.bans.isBanned(peer)) { this.refuseBanned(peer, stream); return }
-    this.attach(peer, { neighbour: this.openNeighbour(peer, stream, false), kind: 'pending', relaying: 0 })
-  }
-
-  /** A peer banned for flooding queries gets BYE BANNED before any handshake (as a flooding peer's). */
-  private refuseBanned (peer: string, stream: Stream): void {
-    const neighbour = this.openNeighbour(peer, stream, false)
-    neighbour.close(ByeCode.BANNED, 'banned for flooding')
-    this.inc(`refused.${BYE_NAMES[ByeCode.BANNED]}`)
-    setTimeout(() => { neighbour.abort(new TimeoutError('refused link')) }, CLOSE_GRACE_MS).unref()
-  }
-
-  /** Answers a HELLO: the link becomes a leaf link or a supernode peer link, or is refused with other supernodes to try. */
-  private onHello (link: Link, want: Want, s: Status): void {
-    this.hosts.learn(s, true)
-    link.status = s
-    let result: Welcome = Welcome.OK
-    if (!this.isSupernode) result = Welcome.NOT_SUPER
-    else if (want === Want.PEER && s.role !== Role.SUPER) result = Welcome.WRONG_ROLE
-    else if (want === Want.LEAF && this.linksOf('leaf').length >= this.election.maxLeaves()) result = Welcome.FULL
-    else if (want === Want.PEER && this.linksOf('peer').length >= this.config.maxPeers) result = Welcome.FULL
-    if (result !== Welcome.OK) {
-      this.inc(`refused.${WELCOME_NAMES[result]}`)
-      link.neighbour.send({ type: SuperType.WELCOME, bytes: encodeWelcome(result, this.status()) })
-      link.neighbour.close(ByeCode.FULL, WELCOME_NAMES[result])
-      setTimeout(() => { link.neighbour.abort(new TimeoutError('refused link')) }, CLOSE_GRACE_MS).unref()
-      return
-    }
-    link.kind = want === Want.LEAF ? 'leaf' : 'peer'
-    if (link.kind === 'leaf') link.index = new Map()
-    link.neighbour.confirm()
-    link.neighbour.send({ type: SuperType.WELCOME, bytes: encodeWelcome(Welcome.OK, this.status()) })
-    this.inc(link.kind === 'leaf' ? 'leavesAdded' : 'peersAdded')
-    this.log.info({ peer: link.neighbour.peerId, kind: link.kind, leaves: this.linksOf('leaf').length, peers: this.linksOf('peer').length }, 'link accepted')
-  }
-
-  private onWelcome (link: Link, result: Welcome, s: Status): void {
-    this.hosts.learn(s, true)
-    link.status = s
-    if (result !== Welcome.OK) {
-      link.refused = WELCOME_NAMES[result]
-      if (s.role !== Role.SUPER) this.hosts.delete(link.neighbour.peerId)
-      else this.hosts.failed(link.neighbour.peerId)
-      link.neighbour.fail(new LinkRefusedError(link.refused))
-      return
-    }
-    link.kind = link.want === Want.LEAF ? 'supernode' : 'peer'
-    link.neighbour.confirm()
-    this.inc(link.kind === 'supernode' ? 'supernodesJoined' : 'peersAdded')
-    this.log.info({ peer: link.neighbour.peerId, kind: link.kind }, 'link up')
-    if (link.kind === 'supernode') this.sendIndex(link)
-  }
+  // ---- the leaves' index ---------------------------------------------------------
 
   /** Our shares to one supernode: the whole list, in messages of at most MAX_INDEX_FILES_PER_MESSAGE. */
   private sendIndex (link: Link): void {
@@ -364,33 +260,9 @@ export class SupernodeService {
     }
   }
 
-  /**
-   * One message on a link; returns why the link ends (a BYE, a protocol
-   * error), else undefined. Until HELLO/WELCOME only the handshake (or BYE)
-   * may come.
-   */
-  private onMessage (link: Link, msg: Message, bytes: Uint8Array): string | undefined {
-    const neighbour = link.neighbour
-    if (link.kind === 'pending' && msg.type !== SuperType.HELLO && msg.type !== SuperType.WELCOME && msg.type !== MessageType.BYE) {
-      const why = `${MESSAGE_NAMES[msg.type]} before the handshake`
-      neighbour.close(ByeCode.PROTOCOL_ERROR, why, true)
-      return why
-    }
+  /** A message on a link past its handshake (SupernodeLinks handles HELLO, WELCOME, STATUS and BYE). */
+  private onMessage (link: Link, msg: Message, bytes: Uint8Array): undefined {
     switch (msg.type) {
-      case SuperType.HELLO:
-        if (neighbour.outbound || link.kind !== 'pending') throw new InvalidMessageError('unexpected HELLO')
-        this.onHello(link, msg.want, msg.status)
-        break
-      case SuperType.WELCOME:
-        if (!neighbour.outbound || link.kind !== 'pending') throw new InvalidMessageError('unexpected WELCOME')
-        this.onWelcome(link, msg.result, msg.status)
-        break
-      case SuperType.STATUS:
-        link.status = msg.status
-        this.hosts.learn(msg.status, true)
-        // our supernode stepped down (or our peer did): drop the link, the maintenance loop re-homes
-        if ((link.kind === 'supernode' || link.kind === 'peer') && msg.status.role !== Role.SUPER) neighbour.close(ByeCode.SHUTDOWN, 'no longer a supernode', true)
-        break
       case SuperType.INDEX:
         this.onIndex(link, msg.reset, msg.files)
         break
@@ -398,32 +270,18 @@ export class SupernodeService {
         this.onQuery(link, msg)
         break
       case MessageType.QUERY_HIT:
-        this.queries.onHit(neighbour, msg, bytes)
+        this.queries.onHit(link.neighbour, msg, bytes)
         break
       case MessageType.RELAY_REQUEST:
-        this.onRelayRequest(link, msg)
+        this.relay.onRequest(link, msg)
         break
       case MessageType.RELAY_REPLY:
         if (!this.relayClient.onReply(msg)) this.inc('droppedUnknownRelay')
         break
-      case MessageType.BYE:
-        neighbour.end()
-        return `BYE: ${msg.reason}`
       default:
         this.inc('droppedUnexpected')
     }
     return undefined
-  }
-
-  private unlink (link: Link, why: string): void {
-    const neighbour = link.neighbour
-    neighbour.fail(new LinkRefusedError(link.refused ?? `link to ${neighbour.peerId} ended: ${why}`))
-    if (!this.links.remove(neighbour.peerId, link)) return
-    if (!neighbour.isClosing) neighbour.abort(new TimeoutError(why))
-    if (link.kind === 'pending') return
-    this.inc(`lost.${LINK_NAMES[link.kind]}`)
-    if (link.kind === 'supernode' || link.kind === 'peer') this.hosts.failed(neighbour.peerId)
-    this.log.info({ peer: neighbour.peerId, kind: link.kind, why }, 'link lost')
   }
 
   // ---- queries ---------------------------------------------------------------------
@@ -497,30 +355,6 @@ export class SupernodeService {
   /** One range of an in-band request (ours: requester undefined), through the path relay. */
   async fetchRange (r: { target: string, cid: string, index: number, offset: number, length: number }, requester: string | undefined, signal?: AbortSignal): Promise<{ total: number, data: Uint8Array }> {
     return await this.relay.fetchRange(r, requester, signal)
-  }
-
-  private onRelayRequest (link: Link, r: RelayRequest): void {
-    const reply = (status: RelayStatus, total: number, data?: Uint8Array, error?: string): void => {
-      const send = (): void => { link.neighbour.send({ type: MessageType.RELAY_REPLY, bytes: encodeRelayReply({ id: r.id, status, total, data, error }) }) }
-      if (this.limiter !== undefined && data !== undefined) this.limiter.take(data.byteLength).then(send, () => {})
-      else send()
-    }
-    if (link.kind === 'pending') return
-    if (r.ttl <= 1 && r.target !== this.self) { reply(RelayStatus.NOT_FOUND, 0, undefined, 'relay TTL exhausted'); return }
-    // each request may make us fetch a whole chunk upstream: a neighbour gets a bounded number at once
-    if (link.relaying >= this.config.maxRelayPerLink) {
-      this.inc('relayRefusedBusy')
-      reply(RelayStatus.ERROR, 0, undefined, `busy: ${link.relaying} requests of yours in progress`)
-      return
-    }
-    link.relaying++
-    this.inc('relayRequests')
-    this.fetchRange(r, link.neighbour.peerId).then(({ total, data }) => {
-      reply(RelayStatus.OK, total, data)
-    }, (err: any) => {
-      this.inc('relayFailed')
-      reply(err instanceof NotFoundError ? RelayStatus.NOT_FOUND : RelayStatus.ERROR, 0, undefined, String(err.message).slice(0, 200))
-    }).finally(() => { link.relaying-- })
   }
 
   // ---- maintenance ---------------------------------------------------------------------
