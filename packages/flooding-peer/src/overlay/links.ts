@@ -1,15 +1,35 @@
 import { FramedStream, TimeoutError } from '@sedai/core'
 import { LinkClosedError } from '../errors.ts'
 import { Neighbour } from '../neighbours.ts'
-import { CLOSE_GRACE_MS, MAX_FRAME_BYTES } from '../protocol/constants.ts'
+import { CLOSE_GRACE_MS, MAX_FRAME_BYTES, MAX_STREAMS_PER_CONNECTION } from '../protocol/constants.ts'
 import { ByeCode, MessageType } from '../protocol/messages.ts'
 import { count } from './components.ts'
-import type { OverlayContext } from './components.ts'
+import type { OverlayComponents, OverlayContext } from './components.ts'
 import type { Outgoing } from '../neighbours.ts'
-import type { Stream } from '@libp2p/interface'
+import type { Connection, Stream } from '@libp2p/interface'
 
 /** At stop, links get this long (ms) to send their BYE and drain before they are aborted. */
 export const STOP_GRACE_MS = 1_000
+
+/**
+ * Serves `protocol`'s link streams with `accept`: at most
+ * MAX_STREAMS_PER_CONNECTION per connection each way (one link, plus room for
+ * both sides dialling at once, which the tie-break settles).
+ */
+export async function handleLinks (components: Pick<OverlayComponents, 'handle'>, protocol: string, accept: (stream: Stream, connection: Connection) => void): Promise<void> {
+  await components.handle(protocol, (stream, connection) => { accept(stream, connection) }, {
+    maxInboundStreams: MAX_STREAMS_PER_CONNECTION,
+    maxOutboundStreams: MAX_STREAMS_PER_CONNECTION
+  })
+}
+
+/** Runs `fn` now and every `ms` (maintenance), without holding the process open; clearInterval the timer at stop. */
+export function tickEvery (ms: number, fn: () => void): NodeJS.Timeout {
+  const timer = setInterval(fn, ms)
+  timer.unref()
+  fn()
+  return timer
+}
 
 /** The config a link reads (both generations' configs have these). */
 export interface LinkConfig {

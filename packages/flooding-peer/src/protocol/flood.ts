@@ -5,12 +5,12 @@ import { HostCache } from '../neighbours.ts'
 import { BanList } from '../overlay/bans.ts'
 import { count, ownEntry } from '../overlay/components.ts'
 import { BootstrapDialer } from '../overlay/dialer.ts'
-import { LinkTable, openNeighbour, untilLinkUp } from '../overlay/links.ts'
+import { LinkTable, handleLinks, openNeighbour, tickEvery, untilLinkUp } from '../overlay/links.ts'
 import { QueryFlood, queryText } from '../overlay/query-flood.ts'
 import { readLink } from '../overlay/read-loop.ts'
 import { RelayClient } from '../overlay/relay-client.ts'
 import { LOCAL } from '../seen-cache.ts'
-import { MANIFEST_INDEX, RELAY_TIMEOUT_MS, CLOSE_GRACE_MS, FLOOD_PROTOCOL, MAX_HIT_FILES, MAX_PONG_ENTRIES, MAX_STREAMS_PER_CONNECTION } from './constants.ts'
+import { MANIFEST_INDEX, RELAY_TIMEOUT_MS, CLOSE_GRACE_MS, FLOOD_PROTOCOL, MAX_HIT_FILES, MAX_PONG_ENTRIES } from './constants.ts'
 import {
   BYE_NAMES, ByeCode, MESSAGE_NAMES, MessageType, RelayStatus, decodeMessage, encodePing, encodePong, encodeQueryHit,
   encodeRelayReply, encodeRelayRequest, idHex
@@ -114,14 +114,9 @@ export class FloodService {
 
   async start (): Promise<void> {
     if (this.started) return
-    await this.components.handle(this.protocol, (stream, connection) => { this.accept(stream, connection) }, {
-      maxInboundStreams: MAX_STREAMS_PER_CONNECTION,
-      maxOutboundStreams: MAX_STREAMS_PER_CONNECTION
-    })
+    await handleLinks(this.components, this.protocol, (stream, connection) => { this.accept(stream, connection) })
     this.started = true
-    this.timer = setInterval(() => { this.maintain() }, this.config.maintainIntervalMs)
-    this.timer.unref()
-    this.maintain()
+    this.timer = tickEvery(this.config.maintainIntervalMs, () => { this.maintain() })
   }
 
   async stop (): Promise<void> {

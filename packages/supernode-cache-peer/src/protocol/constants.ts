@@ -4,6 +4,8 @@
  * RELAY_REQUEST and RELAY_REPLY keep their /sedai/flood/1.0.0 encodings and
  * type numbers (1-7); the hierarchy adds HELLO, WELCOME, STATUS and INDEX (16-19).
  */
+import { MAX_STREAMS_PER_CONNECTION as LINK_STREAMS_PER_CONNECTION } from '@sedai/flooding-peer'
+
 export const SUPERNODE_PROTOCOL = '/sedai/supernode/1.0.0'
 /** The capacity probe: upload bandwidth measured by sending bytes to a connected peer. */
 export const PROBE_PROTOCOL = '/sedai/supernode-probe/1.0.0'
@@ -24,8 +26,11 @@ export const MAX_STATUS_SUPERS = 16
 /** Interest keywords in one STATUS, and the longest one (UTF-8 bytes). */
 export const MAX_INTERESTS = 16
 export const MAX_INTEREST_BYTES = 32
-/** Streams per connection for the overlay protocol: one link plus room for a simultaneous dial. */
-export const MAX_STREAMS_PER_CONNECTION = 4
+/**
+ * Streams per connection for the overlay protocol: one link plus room for a simultaneous dial;
+ * the overlay link layer's (handleLinks), shown here for docs/LIMITS.md.
+ */
+export const MAX_STREAMS_PER_CONNECTION = LINK_STREAMS_PER_CONNECTION
 
 /** The probe: bytes sent, the most a receiver accepts, its frame size, and its deadline (ms). */
 export const PROBE_BYTES = 512 * 1024

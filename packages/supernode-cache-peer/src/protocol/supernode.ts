@@ -2,7 +2,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { NotFoundError, RateLimiter, parseCid, setBounded } from '@sedai/core'
 import {
   BanList, BootstrapDialer, ByeCode, MAX_HIT_FILES, MessageType, QueryFlood, RelayClient,
-  count, encodeQueryHit, matches, ownEntry, queryText
+  count, encodeQueryHit, handleLinks, matches, ownEntry, queryText, tickEvery
 } from '@sedai/flooding-peer'
 import { NoSupernodeError, NotStartedError } from '../errors.ts'
 import { SupernodeHosts } from '../hosts.ts'
@@ -10,7 +10,7 @@ import { RoleElection } from '../role.ts'
 import { LINK_NAMES, SupernodeLinks } from './links.ts'
 import { serveProbe } from './probe.ts'
 import { PathRelay } from './relay.ts'
-import { MAX_INDEX_FILES_PER_MESSAGE, MAX_INTERESTS, MAX_STREAMS_PER_CONNECTION, PROBE_PROTOCOL, SUPERNODE_PROTOCOL } from './constants.ts'
+import { MAX_INDEX_FILES_PER_MESSAGE, MAX_INTERESTS, PROBE_PROTOCOL, SUPERNODE_PROTOCOL } from './constants.ts'
 import { MESSAGE_NAMES, ROLE_NAMES, Role, SuperType, Want, encodeIndex, encodeStatus } from './messages.ts'
 import type { ChunkCache } from '../cache/cache.ts'
 import type { SupernodeConfig } from '../config.ts'
@@ -148,18 +148,13 @@ export class SupernodeService {
 
   async start (): Promise<void> {
     if (this.started) return
-    await this.components.handle(this.protocol, (stream, connection) => { this.linkSet.accept(stream, connection) }, {
-      maxInboundStreams: MAX_STREAMS_PER_CONNECTION,
-      maxOutboundStreams: MAX_STREAMS_PER_CONNECTION
-    })
+    await handleLinks(this.components, this.protocol, (stream, connection) => { this.linkSet.accept(stream, connection) })
     await this.components.handle(PROBE_PROTOCOL, (stream) => {
       serveProbe(stream).catch(err => { this.log.debug({ err: err.message }, 'probe stream failed') })
     }, { maxInboundStreams: 2, maxOutboundStreams: 2 })
     this.started = true
     this.log.info({ role: this.election.role, mode: this.election.mode }, 'supernode service started')
-    this.timer = setInterval(() => { this.tick() }, Math.min(this.config.maintainIntervalMs, this.config.electionIntervalMs))
-    this.timer.unref()
-    this.tick()
+    this.timer = tickEvery(Math.min(this.config.maintainIntervalMs, this.config.electionIntervalMs), () => { this.tick() })
   }
 
   async stop (): Promise<void> {
