@@ -33,8 +33,8 @@ export class SupernodeHosts {
 
   /** `peer` failed to link (or refused, or the link ended): skipped as a candidate for retryMs. */
   failed (peer: string): void {
-    const h = this.entries.get(peer)
-    if (h !== undefined) h.failedAt = performance.now()
+    const host = this.entries.get(peer)
+    if (host !== undefined) host.failedAt = performance.now()
   }
 
   /** The supernodes heard of within hostFreshMs, not us. */
@@ -52,18 +52,18 @@ export class SupernodeHosts {
   }
 
   /** What a status tells us: the sender (if a supernode; a first-hand non-supernode is forgotten) and the supernodes it lists. */
-  learn (s: Status, firstHand: boolean): void {
+  learn (status: Status, firstHand: boolean): void {
     const now = performance.now()
-    const put = (e: SuperEntry, direct: boolean): void => {
-      if (e.entry.peerId === this.self) return
-      const old = this.entries.get(e.entry.peerId)
+    const put = (listed: SuperEntry, direct: boolean): void => {
+      if (listed.entry.peerId === this.self) return
+      const old = this.entries.get(listed.entry.peerId)
       // second-hand news never overrides what the supernode itself told us recently
       if (!direct && old?.direct === true && old.seenAt > now - 3 * this.config.keepaliveMs) return
-      setBounded(this.entries, e.entry.peerId, { ...e, seenAt: now, direct, failedAt: old?.failedAt }, this.config.hostCacheSize)
+      setBounded(this.entries, listed.entry.peerId, { ...listed, seenAt: now, direct, failedAt: old?.failedAt }, this.config.hostCacheSize)
     }
-    if (s.role === Role.SUPER) put({ entry: s.entry, score: s.score, leaves: s.leaves, maxLeaves: s.maxLeaves, interests: s.interests }, firstHand)
-    else if (firstHand) this.entries.delete(s.entry.peerId)
-    for (const e of s.supers) put(e, false)
+    if (status.role === Role.SUPER) put({ entry: status.entry, score: status.score, leaves: status.leaves, maxLeaves: status.maxLeaves, interests: status.interests }, firstHand)
+    else if (firstHand) this.entries.delete(status.entry.peerId)
+    for (const listed of status.supers) put(listed, false)
   }
 
   /**
@@ -74,7 +74,7 @@ export class SupernodeHosts {
    */
   candidates (n: number, want: Want, mine: Set<string>, clustering: boolean, skip: (peer: string) => boolean): HostEntry[] {
     const now = performance.now()
-    const overlap = (h: HostEntry): number => h.interests.filter(i => mine.has(i)).length
+    const overlap = (host: HostEntry): number => host.interests.filter(interest => mine.has(interest)).length
     return this.fresh()
       .filter(h => !skip(h.entry.peerId))
       .filter(h => h.failedAt === undefined || now - h.failedAt > this.config.retryMs)

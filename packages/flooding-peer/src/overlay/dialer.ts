@@ -71,25 +71,25 @@ export class BootstrapDialer {
 
   /** Dials every address that is due (`now` on performance.now()'s clock). */
   dialDue (now = performance.now()): void {
-    for (const b of this.addrs) {
-      if (b.done || b.busy || now < b.nextAt) continue
+    for (const bootstrap of this.addrs) {
+      if (bootstrap.done || bootstrap.busy || now < bootstrap.nextAt) continue
       try {
-        b.target ??= multiaddr(b.addr)
+        bootstrap.target ??= multiaddr(bootstrap.addr)
       } catch (err: any) {
-        b.done = true
-        this.init.log.warn({ addr: b.addr, err: err.message }, 'invalid bootstrap address')
+        bootstrap.done = true
+        this.init.log.warn({ addr: bootstrap.addr, err: err.message }, 'invalid bootstrap address')
         continue
       }
-      b.busy = true
-      this.init.connect(b.target).then(peer => {
-        b.backoff.reset()
-        if (this.init.afterLink === 'once') b.done = true
-        else b.nextAt = performance.now() + b.backoff.next()
-        this.init.log.debug({ addr: b.addr, peer }, 'bootstrap linked')
+      bootstrap.busy = true
+      this.init.connect(bootstrap.target).then(peer => {
+        bootstrap.backoff.reset()
+        if (this.init.afterLink === 'once') bootstrap.done = true
+        else bootstrap.nextAt = performance.now() + bootstrap.backoff.next()
+        this.init.log.debug({ addr: bootstrap.addr, peer }, 'bootstrap linked')
       }, err => {
-        b.nextAt = performance.now() + b.backoff.next()
-        this.init.log.debug({ addr: b.addr, err: err.message }, 'bootstrap link failed or refused; will retry')
-      }).finally(() => { b.busy = false })
+        bootstrap.nextAt = performance.now() + bootstrap.backoff.next()
+        this.init.log.debug({ addr: bootstrap.addr, err: err.message }, 'bootstrap link failed or refused; will retry')
+      }).finally(() => { bootstrap.busy = false })
     }
   }
 }

@@ -136,14 +136,14 @@ export class QueryFlood {
       return
     }
     this.inc('queriesReceived')
-    const d = this.router.onQuery(id, from.peerId, q.ttl, q.hops)
-    if (d.action === 'duplicate') { this.dropDuplicate(from, id); return }
-    if (d.clamped) this.inc('ttlClamped')
-    if (d.action === 'expired') { this.inc('droppedTtl'); return }
+    const decision = this.router.onQuery(id, from.peerId, q.ttl, q.hops)
+    if (decision.action === 'duplicate') { this.dropDuplicate(from, id); return }
+    if (decision.clamped) this.inc('ttlClamped')
+    if (decision.action === 'expired') { this.inc('droppedTtl'); return }
     policy.answer()
-    if (d.forward === undefined) { this.inc('droppedTtl'); return }
-    const bytes = encodeQuery({ id: q.id, ttl: d.forward.ttl, hops: d.forward.hops, text: q.text })
-    for (const peer of this.router.forwardTargets(d.entry, policy.forwardTo())) {
+    if (decision.forward === undefined) { this.inc('droppedTtl'); return }
+    const bytes = encodeQuery({ id: q.id, ttl: decision.forward.ttl, hops: decision.forward.hops, text: q.text })
+    for (const peer of this.router.forwardTargets(decision.entry, policy.forwardTo())) {
       if (this.init.neighbour(peer)?.send({ type: MessageType.QUERY, bytes, queryId: id }) === true) this.inc('queriesForwarded')
     }
   }
@@ -157,11 +157,11 @@ export class QueryFlood {
   /** A QUERY_HIT from `from` (undefined: one of our own answers to our own search): to our search, or back along the path. */
   onHit (from: Neighbour | undefined, hit: QueryHit, bytes: Uint8Array): void {
     const id = idHex(hit.id)
-    const d = this.router.onHit(id)
-    if (from !== undefined && (d.action === 'local' || d.action === 'route')) {
+    const decision = this.router.onHit(id)
+    if (from !== undefined && (decision.action === 'local' || decision.action === 'route')) {
       setBounded(this.toward, hit.responder.peerId, from.peerId, this.init.config.providerCacheSize)
     }
-    switch (d.action) {
+    switch (decision.action) {
       case 'unknown':
         this.inc('droppedUnknownHit')
         return
@@ -176,7 +176,7 @@ export class QueryFlood {
         return
       }
       case 'route': {
-        const back = this.init.neighbour(d.to)
+        const back = this.init.neighbour(decision.to)
         if (back === undefined) { this.inc('droppedNoRoute'); return }
         if (back.send({ type: MessageType.QUERY_HIT, bytes })) this.inc('hitsRouted')
       }

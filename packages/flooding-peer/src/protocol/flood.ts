@@ -220,10 +220,10 @@ export class FloodService {
       case MessageType.PONG:
         // the answer to our first PING confirms the link (a refusal's PONG carries nonce 0)
         if (msg.nonce === neighbour.helloNonce) neighbour.confirm()
-        for (const e of msg.entries) {
-          if (e.peerId === this.self) continue
-          if (e.peerId === neighbour.peerId) neighbour.entry = e
-          this.hostCache.add(e)
+        for (const entry of msg.entries) {
+          if (entry.peerId === this.self) continue
+          if (entry.peerId === neighbour.peerId) neighbour.entry = entry
+          this.hostCache.add(entry)
         }
         break
       case MessageType.QUERY:
@@ -315,13 +315,13 @@ export class FloodService {
     return reply
   }
 
-  private onRelayRequest (from: Neighbour, r: RelayRequest): void {
-    const id = idHex(r.id)
+  private onRelayRequest (from: Neighbour, request: RelayRequest): void {
+    const id = idHex(request.id)
     const answer = (status: RelayStatus, total: number, data?: Uint8Array, error?: string): void => {
-      from.send({ type: MessageType.RELAY_REPLY, bytes: encodeRelayReply({ id: r.id, status, total, data, error }) })
+      from.send({ type: MessageType.RELAY_REPLY, bytes: encodeRelayReply({ id: request.id, status, total, data, error }) })
     }
-    if (r.target === this.self) {
-      this.serveRelay(r).then(({ total, data }) => {
+    if (request.target === this.self) {
+      this.serveRelay(request).then(({ total, data }) => {
         this.inc('relayRangesServed')
         answer(RelayStatus.OK, total, data)
       }, (err: any) => {
@@ -329,46 +329,46 @@ export class FloodService {
       })
       return
     }
-    const next = this.queries.pathTo(r.target)
-    if (next === undefined || next === from || r.ttl <= 1) {
+    const next = this.queries.pathTo(request.target)
+    if (next === undefined || next === from || request.ttl <= 1) {
       this.inc('relayNoRoute')
       answer(RelayStatus.NOT_FOUND, 0, undefined, 'no path to the target')
       return
     }
     setBounded(this.relayRoutes, id, from.peerId, this.config.seenCacheSize)
-    if (next.send({ type: MessageType.RELAY_REQUEST, bytes: encodeRelayRequest({ ...r, ttl: r.ttl - 1 }) })) this.inc('relayRequestsForwarded')
+    if (next.send({ type: MessageType.RELAY_REQUEST, bytes: encodeRelayRequest({ ...request, ttl: request.ttl - 1 }) })) this.inc('relayRequestsForwarded')
   }
 
-  private onRelayReply (r: RelayReply, bytes: Uint8Array): void {
-    const id = idHex(r.id)
+  private onRelayReply (reply: RelayReply, bytes: Uint8Array): void {
+    const id = idHex(reply.id)
     const from = this.relayRoutes.get(id)
     if (from !== undefined) {
       this.relayRoutes.delete(id)
       if (this.links.get(from)?.send({ type: MessageType.RELAY_REPLY, bytes }) === true) {
         this.inc('relayRepliesForwarded')
-        this.inc('relayBytesForwarded', r.data?.byteLength ?? 0)
+        this.inc('relayBytesForwarded', reply.data?.byteLength ?? 0)
       }
       return
     }
-    if (!this.relayClient.onReply(r)) this.inc('droppedUnknownRelay')
+    if (!this.relayClient.onReply(reply)) this.inc('droppedUnknownRelay')
   }
 
-  private async serveRelay (r: RelayRequest): Promise<{ total: number, data: Uint8Array }> {
+  private async serveRelay (request: RelayRequest): Promise<{ total: number, data: Uint8Array }> {
     if (this.store === undefined) throw new NotFoundError('not shared here')
     let whole: Uint8Array
-    if (r.index === MANIFEST_INDEX) {
-      const m = this.store.getManifest(r.cid)
-      if (m === undefined || !this.files().some(f => f.cid === r.cid)) throw new NotFoundError('not shared here')
-      whole = m.bytes
+    if (request.index === MANIFEST_INDEX) {
+      const manifest = this.store.getManifest(request.cid)
+      if (manifest === undefined || !this.files().some(f => f.cid === request.cid)) throw new NotFoundError('not shared here')
+      whole = manifest.bytes
     } else {
-      if (!this.files().some(f => f.cid === r.cid)) throw new NotFoundError('not shared here')
+      if (!this.files().some(f => f.cid === request.cid)) throw new NotFoundError('not shared here')
       // the ranges of one chunk come one after another: read it once
-      const key = `${r.cid}/${r.index}`
-      if (this.lastChunk?.key !== key) this.lastChunk = { key, data: this.store.readChunk(r.cid, r.index) }
+      const key = `${request.cid}/${request.index}`
+      if (this.lastChunk?.key !== key) this.lastChunk = { key, data: this.store.readChunk(request.cid, request.index) }
       whole = await this.lastChunk.data
     }
-    if (r.offset > whole.byteLength) throw new InvalidOptionError(`offset ${r.offset} past the end (${whole.byteLength})`)
-    return { total: whole.byteLength, data: whole.subarray(r.offset, Math.min(whole.byteLength, r.offset + r.length)) }
+    if (request.offset > whole.byteLength) throw new InvalidOptionError(`offset ${request.offset} past the end (${whole.byteLength})`)
+    return { total: whole.byteLength, data: whole.subarray(request.offset, Math.min(whole.byteLength, request.offset + request.length)) }
   }
 
   // ---- overlay maintenance ---------------------------------------------------
@@ -385,21 +385,21 @@ export class FloodService {
     if (deficit <= 0) return
     const candidates = this.hostCache.candidates(deficit, now, this.config.retryMs,
       peer => peer !== this.self && !this.links.has(peer) && !this.dialing.has(peer) && !this.bans.isBanned(peer))
-    for (const c of candidates) {
+    for (const candidate of candidates) {
       let addrs: Multiaddr[]
       try {
-        addrs = c.addrs.map(a => multiaddr(`${a}/p2p/${c.peerId}`))
+        addrs = candidate.addrs.map(a => multiaddr(`${a}/p2p/${candidate.peerId}`))
       } catch {
-        this.hostCache.delete(c.peerId)
+        this.hostCache.delete(candidate.peerId)
         continue
       }
-      this.dialing.add(c.peerId)
+      this.dialing.add(candidate.peerId)
       this.connect(addrs).then(() => {
         this.inc('neighboursFromHostCache')
       }, err => {
-        this.hostCache.failed(c.peerId, performance.now())
-        this.log.debug({ peer: c.peerId, err: err.message }, 'host cache candidate failed')
-      }).finally(() => { this.dialing.delete(c.peerId) })
+        this.hostCache.failed(candidate.peerId, performance.now())
+        this.log.debug({ peer: candidate.peerId, err: err.message }, 'host cache candidate failed')
+      }).finally(() => { this.dialing.delete(candidate.peerId) })
     }
   }
 

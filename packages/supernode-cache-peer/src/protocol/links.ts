@@ -140,12 +140,12 @@ export class SupernodeLinks {
   }
 
   /** Answers a HELLO: the link becomes a leaf link or a supernode peer link, or is refused with other supernodes to try. */
-  private onHello (link: Link, want: Want, s: Status): void {
-    this.init.hosts.learn(s, true)
-    link.status = s
+  private onHello (link: Link, want: Want, status: Status): void {
+    this.init.hosts.learn(status, true)
+    link.status = status
     let result: Welcome = Welcome.OK
     if (!this.init.election.isSupernode) result = Welcome.NOT_SUPER
-    else if (want === Want.PEER && s.role !== Role.SUPER) result = Welcome.WRONG_ROLE
+    else if (want === Want.PEER && status.role !== Role.SUPER) result = Welcome.WRONG_ROLE
     else if (want === Want.LEAF && this.of('leaf').length >= this.init.election.maxLeaves()) result = Welcome.FULL
     else if (want === Want.PEER && this.of('peer').length >= this.init.config.maxPeers) result = Welcome.FULL
     if (result !== Welcome.OK) {
@@ -163,12 +163,12 @@ export class SupernodeLinks {
     this.init.ctx.log.info({ peer: link.neighbour.peerId, kind: link.kind, leaves: this.of('leaf').length, peers: this.of('peer').length }, 'link accepted')
   }
 
-  private onWelcome (link: Link, result: Welcome, s: Status): void {
-    this.init.hosts.learn(s, true)
-    link.status = s
+  private onWelcome (link: Link, result: Welcome, status: Status): void {
+    this.init.hosts.learn(status, true)
+    link.status = status
     if (result !== Welcome.OK) {
       link.refused = WELCOME_NAMES[result]
-      if (s.role !== Role.SUPER) this.init.hosts.delete(link.neighbour.peerId)
+      if (status.role !== Role.SUPER) this.init.hosts.delete(link.neighbour.peerId)
       else this.init.hosts.failed(link.neighbour.peerId)
       link.neighbour.fail(new LinkRefusedError(link.refused))
       return

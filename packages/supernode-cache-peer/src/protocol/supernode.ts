@@ -204,7 +204,7 @@ export class SupernodeService {
   private interestSet (): string[] {
     const out = new Set(this.interests)
     if (this.isSupernode) {
-      for (const l of this.linksOf('leaf')) for (const i of l.status?.interests ?? []) { if (out.size < MAX_INTERESTS) out.add(i) }
+      for (const leaf of this.linksOf('leaf')) for (const interest of leaf.status?.interests ?? []) { if (out.size < MAX_INTERESTS) out.add(interest) }
     }
     return [...out]
   }
@@ -234,7 +234,7 @@ export class SupernodeService {
 
   /** The shares changed: every supernode we are attached to gets the new list. */
   sharesChanged (): void {
-    for (const l of this.linksOf('supernode')) this.sendIndex(l)
+    for (const link of this.linksOf('supernode')) this.sendIndex(link)
   }
 
   private onIndex (link: Link, reset: boolean, files: HitFile[]): void {
@@ -313,7 +313,7 @@ export class SupernodeService {
     }
     // queries travel among supernodes only; a flooding leaf or peer is banned as a flooding neighbour is
     this.queries.onQuery(link.neighbour, q, {
-      forwardTo: () => this.linksOf('peer').map(l => l.neighbour.peerId),
+      forwardTo: () => this.linksOf('peer').map(link => link.neighbour.peerId),
       answer: () => { this.answer(link, q) }
     })
   }
@@ -329,7 +329,7 @@ export class SupernodeService {
     const targets = this.isSupernode ? this.linksOf('peer') : this.linksOf('supernode')
     if (!this.isSupernode && targets.length === 0) throw new NoSupernodeError('not attached to any supernode yet (give --bootstrap, or wait for the election)')
     const answerLocally = this.isSupernode ? (id: Uint8Array, q: string) => { this.answer(undefined, { id, text: q }) } : undefined
-    return await this.queries.search(text, opts, targets.map(l => l.neighbour.peerId), answerLocally)
+    return await this.queries.search(text, opts, targets.map(link => link.neighbour.peerId), answerLocally)
   }
 
   // ---- in-band transfer with path caching ---------------------------------------------
@@ -377,19 +377,19 @@ export class SupernodeService {
     if (deficit <= 0) return
     const candidates = this.hosts.candidates(deficit, want, mine, clustering,
       peer => this.links.has(peer) || this.dialing.has(peer) || this.bans.isBanned(peer))
-    for (const c of candidates) {
+    for (const candidate of candidates) {
       let addrs: Multiaddr[]
       try {
-        addrs = c.entry.addrs.map(a => multiaddr(`${a}/p2p/${c.entry.peerId}`))
+        addrs = candidate.entry.addrs.map(a => multiaddr(`${a}/p2p/${candidate.entry.peerId}`))
       } catch {
-        this.hosts.delete(c.entry.peerId)
+        this.hosts.delete(candidate.entry.peerId)
         continue
       }
-      this.dialing.add(c.entry.peerId)
+      this.dialing.add(candidate.entry.peerId)
       this.connect(addrs, want).catch(err => {
-        this.hosts.failed(c.entry.peerId)
-        this.log.debug({ peer: c.entry.peerId, err: err.message }, 'supernode candidate failed')
-      }).finally(() => { this.dialing.delete(c.entry.peerId) })
+        this.hosts.failed(candidate.entry.peerId)
+        this.log.debug({ peer: candidate.entry.peerId, err: err.message }, 'supernode candidate failed')
+      }).finally(() => { this.dialing.delete(candidate.entry.peerId) })
     }
     // nothing better known: ask the bootstrap peers (a refusal still lists supernodes)
     if (candidates.length === 0 && have === 0 && !clustering) this.bootstrap.dialDue(now)
@@ -400,39 +400,39 @@ export class SupernodeService {
     return {
       ...this.election.info(),
       interests: this.interests,
-      supernodes: this.linksOf('supernode').map(l => l.neighbour.peerId),
+      supernodes: this.linksOf('supernode').map(link => link.neighbour.peerId),
       leaves: this.linksOf('leaf').length,
       maxLeaves: this.election.maxLeaves(),
-      peers: this.linksOf('peer').map(l => l.neighbour.peerId)
+      peers: this.linksOf('peer').map(link => link.neighbour.peerId)
     }
   }
 
   /** What we know of a connected peer: its role and score as its last status said. */
   peerInfo (peer: string): Record<string, unknown> | undefined {
-    const l = this.links.get(peer)
-    const s = l?.status
-    const h = this.hosts.get(peer)
-    if (s === undefined && h === undefined) return undefined
+    const link = this.links.get(peer)
+    const status = link?.status
+    const host = this.hosts.get(peer)
+    if (status === undefined && host === undefined) return undefined
     return {
-      role: s !== undefined ? ROLE_NAMES[s.role] : 'super',
-      score: s?.score ?? h?.score,
-      link: l === undefined ? undefined : LINK_NAMES[l.kind],
-      leaves: s?.leaves ?? h?.leaves
+      role: status !== undefined ? ROLE_NAMES[status.role] : 'super',
+      score: status?.score ?? host?.score,
+      link: link === undefined ? undefined : LINK_NAMES[link.kind],
+      leaves: status?.leaves ?? host?.leaves
     }
   }
 
   /** State for `sedai stats`: role, links, cache and the counters' ratios. */
   snapshot (): Record<string, unknown> {
     const cache = this.cache.stats()
-    const c = this.stats.toJSON() as Record<string, any>
-    const counter = (k: string): number => Number(c.supernode?.[k] ?? 0)
+    const counters = this.stats.toJSON() as Record<string, any>
+    const counter = (key: string): number => Number(counters.supernode?.[key] ?? 0)
     const hits = counter('cacheHits')
     const misses = counter('cacheMisses')
     const fromCache = counter('bytesServedCache')
     const origin = counter('bytesServedOrigin')
     return {
       ...this.info(),
-      leafFiles: this.linksOf('leaf').reduce((a, l) => a + (l.index?.size ?? 0), 0),
+      leafFiles: this.linksOf('leaf').reduce((sum, leaf) => sum + (leaf.index?.size ?? 0), 0),
       knownSupernodes: this.hosts.fresh().length,
       cache: { ...cache, hitRatio: hits + misses === 0 ? 0 : Math.round(hits / (hits + misses) * 1000) / 1000 },
       bytesServed: { origin, cache: fromCache, relayed: counter('bytesRelayed') },
