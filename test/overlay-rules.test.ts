@@ -2,8 +2,9 @@
  * The link rules both overlay generations share (packages/flooding-peer/src/overlay/),
  * each test run against the flooding service and the supernode service alike:
  * the duplicate-link tie-break, the bootstrap backoff, and the ban of a
- * neighbour that floods queries. In-memory stream pairs (the supernode
- * package's MemoryNet, which serves either protocol), real services.
+ * neighbour that floods queries. In-memory stream pairs (the overlays'
+ * MemoryNet, packages/flooding-peer/test/helpers/memory-net.ts, under the
+ * supernode package's MemoryLab), real services.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
