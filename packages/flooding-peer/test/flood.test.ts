@@ -1,6 +1,7 @@
 /**
  * FloodService on in-memory stream pairs: real services, real framing and
- * codec; only libp2p's dial/handle are replaced by a tiny in-memory network.
+ * codec; only libp2p's dial/handle are replaced by the overlays' in-memory
+ * network (helpers/memory-net.ts).
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -16,50 +17,12 @@ import { resolveConfig } from '../src/config.ts'
 import { FloodService, matches } from '../src/protocol/flood.ts'
 import { FloodMode } from '../src/mode.ts'
 import { downloadInBand } from '../src/in-band.ts'
+import { MemoryNet, fakePeerId } from './helpers/memory-net.ts'
 import { FLOOD_PROTOCOL, MAX_FRAME_BYTES } from '../src/protocol/constants.ts'
 import { ByeCode, MessageType, decodeMessage, encodePing, encodeQuery, encodeQueryHit } from '../src/protocol/messages.ts'
-import type { FloodComponents, LocalFile } from '../src/protocol/flood.ts'
+import type { LocalFile } from '../src/protocol/flood.ts'
 import type { FloodConfig } from '../src/config.ts'
-import type { Connection, PeerId, StreamHandler } from '@libp2p/interface'
 import type { TestContext } from 'node:test'
-
-const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
-function fakePeerId (): PeerId {
-  const id = '12D3KooW' + Array.from(randomBytes(44), b => B58[b % 58]).join('')
-  return { toString: () => id } as unknown as PeerId
-}
-
-/** Peers that dial each other by /p2p/ address; each newStream is a streamPair handed to the remote's handler. */
-class MemoryNet {
-  readonly handlers = new Map<string, StreamHandler>()
-  readonly peers = new Map<string, PeerId>()
-
-  components (peerId: PeerId, port: number): FloodComponents {
-    this.peers.set(peerId.toString(), peerId)
-    return {
-      peerId,
-      handle: async (_p, h) => { this.handlers.set(peerId.toString(), h) },
-      unhandle: async () => { this.handlers.delete(peerId.toString()) },
-      getMultiaddrs: () => [multiaddr(`/ip4/127.0.0.1/tcp/${port}/p2p/${peerId.toString()}`)],
-      dial: async (target) => {
-        const ma = Array.isArray(target) ? target[0] : target
-        const remoteId = /\/p2p\/([^/]+)$/.exec(ma.toString())?.[1] as string
-        const remote = this.peers.get(remoteId)
-        if (remote === undefined) throw new Error(`no peer ${remoteId}`)
-        return {
-          remotePeer: remote,
-          newStream: async () => {
-            const handler = this.handlers.get(remoteId)
-            if (handler === undefined) throw new Error('protocol not supported')
-            const [local, far] = await streamPair({ protocol: FLOOD_PROTOCOL })
-            void handler(far, { remotePeer: peerId } as unknown as Connection)
-            return local
-          }
-        } as unknown as Connection
-      }
-    }
-  }
-}
 
 interface Peer { service: FloodService, stats: Stats, peerId: string, addr: string, files: LocalFile[] }
 

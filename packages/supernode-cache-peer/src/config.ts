@@ -82,6 +82,12 @@ export const DEFAULTS = Object.freeze({
   queryBurst: FLOOD.queryBurst,
   maxThrottledPerWindow: FLOOD.maxThrottledPerWindow,
   floodWindowMs: FLOOD.floodWindowMs,
+  /**
+   * A leaf or supernode peer dropped for flooding queries is banned as a flooding
+   * neighbour is (docs/SUPERNODE.md "Flooding links"): refused for banMs, at most maxBanned remembered.
+   */
+  banMs: FLOOD.banMs,
+  maxBanned: FLOOD.maxBanned,
   /** `get` without a recent hit floods a query for the CID; it waits this long at most (ms) ... */
   findProvidersTimeoutMs: 3_000,
   /** ... and this long after the first hit (ms). */

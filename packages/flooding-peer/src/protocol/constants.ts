@@ -32,10 +32,12 @@ export const MAX_FRAME_BYTES = 160 * 1024
 export const MAX_STREAMS_PER_CONNECTION = 4
 /**
  * A bootstrap address that cannot be linked yet (its peer is still starting, as in a
- * compose lab) is retried after this long (ms), growing by half each time up to the maximum.
+ * compose lab) is retried after this long (ms), growing by half each time up to the maximum
+ * (both generations: overlay/dialer.ts).
  */
 export const BOOTSTRAP_FIRST_RETRY_MS = 250
 export const BOOTSTRAP_MAX_RETRY_MS = 5_000
+export const BOOTSTRAP_BACKOFF_FACTOR = 1.5
 /** After our BYE (or the remote's), the stream is aborted if the remote has not closed it within this (ms). */
 export const CLOSE_GRACE_MS = 2_000
 /**

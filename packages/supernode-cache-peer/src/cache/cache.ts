@@ -7,11 +7,13 @@
  * name, size of complete files) is kept in memory only.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, readdir, readFile, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { HashMismatchError, InvalidOptionError, chunkCount, chunkHash, decodeManifest, parseCid, sha256, verifyManifest } from '@sedai/core'
 import type { Manifest } from '@sedai/core'
+import { BlobTable, MANIFEST_FILE, TMP_SUFFIX, scanBlobs } from './blobs.ts'
 import { MANIFEST_INDEX, SEAL_OVERHEAD, cacheKey, locator, openChunk, sealChunk } from './crypto.ts'
+import type { CachePolicy, Entry } from './blobs.ts'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -23,7 +25,7 @@ const GiB = 1024 * MiB
  */
 export const MAX_CACHED_CHUNK_BYTES = 4 * MiB
 
-export type CachePolicy = 'lru' | 'lfu'
+export type { CachePolicy } from './blobs.ts'
 
 /** Every knob of the cache, in one place. */
 export const CACHE_DEFAULTS = {
@@ -74,19 +76,6 @@ export interface CacheStats {
   files: number
 }
 
-/** One blob on disk, known by locator + index + size only (so it can be rebuilt by a scan without any CID). */
-interface Entry {
-  loc: string
-  index: number
-  /** bytes on disk (sealed) */
-  size: number
-  /** LFU count (aged) */
-  freq: number
-  lastAccess: number
-  /** tie-break of lastAccess: strictly increases with every access */
-  seq: number
-}
-
 /** What a CID resolves to; computed per call, never stored. */
 interface Ref {
   /** canonical (base32) */
@@ -100,40 +89,27 @@ interface FileRecord extends CachedFile {
   chunks: number
 }
 
-const LOCATOR_RE = /^[0-9a-f]{64}$/
-const CHUNK_RE = /^(0|[1-9][0-9]{0,9})\.bin$/
-const MANIFEST_FILE = 'manifest.bin'
-const TMP_SUFFIX = '.tmp'
-
 export class ChunkCache {
   private readonly dir: string
   private readonly maxBytes: number
   private readonly policy: CachePolicy
-  private readonly agingAccesses: number
-  private readonly now: () => number
-  /** locator -> index -> entry */
-  private readonly blobs = new Map<string, Map<number, Entry>>()
+  private readonly blobs: BlobTable
   /** complete-or-not files whose CID we learnt in this process, by locator; dropped with their manifest */
   private readonly records = new Map<string, FileRecord>()
   /** per-locator chain of disk operations, so a write, read, unlink or rmdir of one folder never interleave */
   private readonly queues = new Map<string, Promise<void>>()
   /** the last manifest decoded to verify chunks, so a file's chunks do not each decode it again */
   private memo?: { loc: string, manifest: Manifest }
-  private bytes = 0
-  private entries = 0
   private hits = 0
   private misses = 0
   private evictions = 0
-  private accesses = 0
-  private seq = 0
   private closed = false
 
   private constructor (init: Required<ChunkCacheInit>) {
     this.dir = init.dir
     this.maxBytes = init.maxBytes
     this.policy = init.policy
-    this.agingAccesses = init.lfuAgingAccesses
-    this.now = init.now
+    this.blobs = new BlobTable(init.policy, init.lfuAgingAccesses, init.now)
   }
 
   /** Open (creating) the cache in `init.dir`; blobs already there are counted and evicted as usual, though their files are not listed until their CID is seen again. */
@@ -159,7 +135,7 @@ export class ChunkCache {
     }
     await mkdir(opts.dir, { recursive: true, mode: 0o700 })
     const cache = new ChunkCache(opts)
-    await cache.scan()
+    for (const entry of await scanBlobs(opts.dir)) cache.blobs.insertScanned(entry)
     // a smaller cap than last time; done on disk before the cache is used
     cache.makeRoom(0)
     await cache.settle()
@@ -181,7 +157,7 @@ export class ChunkCache {
     }
     const existing = this.entry(ref.loc, MANIFEST_INDEX)
     if (existing !== undefined) {
-      this.touch(existing)
+      this.blobs.touch(existing)
     } else if (!await this.store(ref, MANIFEST_INDEX, manifestBytes)) {
       return
     }
@@ -198,7 +174,7 @@ export class ChunkCache {
       return undefined
     }
     this.hits++
-    this.touch(found.entry)
+    this.blobs.touch(found.entry)
     return found.bytes
   }
 
@@ -220,7 +196,7 @@ export class ChunkCache {
     const ref = resolve(cid)
     const existing = this.entry(ref.loc, index)
     if (existing !== undefined) {
-      this.touch(existing)
+      this.blobs.touch(existing)
       return true
     }
     if (plaintext.byteLength + SEAL_OVERHEAD > this.maxBytes) return false
@@ -236,7 +212,7 @@ export class ChunkCache {
     // a concurrent put of the same chunk may have won while the manifest was read
     const raced = this.entry(ref.loc, index)
     if (raced !== undefined) {
-      this.touch(raced)
+      this.blobs.touch(raced)
       return true
     }
     return await this.store(ref, index, plaintext)
@@ -254,7 +230,7 @@ export class ChunkCache {
       return undefined
     }
     this.hits++
-    this.touch(entry)
+    this.blobs.touch(entry)
     return plain
   }
 
@@ -269,7 +245,7 @@ export class ChunkCache {
   files (): CachedFile[] {
     const out: CachedFile[] = []
     for (const [loc, rec] of this.records) {
-      const blobs = this.blobs.get(loc)
+      const blobs = this.blobs.of(loc)
       if (blobs === undefined || !blobs.has(MANIFEST_INDEX)) continue
       let complete = true
       for (let i = 0; i < rec.chunks && complete; i++) complete = blobs.has(i)
@@ -282,8 +258,7 @@ export class ChunkCache {
   async delete (cid: string): Promise<void> {
     this.checkOpen()
     const ref = resolve(cid)
-    const blobs = this.blobs.get(ref.loc)
-    for (const entry of [...(blobs?.values() ?? [])]) void this.drop(entry, false)
+    for (const entry of [...(this.blobs.of(ref.loc)?.values() ?? [])]) void this.drop(entry, false)
     this.records.delete(ref.loc)
     await this.serial(ref.loc, async () => { await rm(join(this.dir, ref.loc), { recursive: true, force: true }) })
   }
@@ -291,9 +266,9 @@ export class ChunkCache {
   stats (): CacheStats {
     return {
       policy: this.policy,
-      bytes: this.bytes,
+      bytes: this.blobs.bytes,
       maxBytes: this.maxBytes,
-      entries: this.entries,
+      entries: this.blobs.entries,
       hits: this.hits,
       misses: this.misses,
       evictions: this.evictions,
@@ -322,7 +297,7 @@ export class ChunkCache {
   }
 
   private entry (loc: string, index: number): Entry | undefined {
-    return this.blobs.get(loc)?.get(index)
+    return this.blobs.get(loc, index)
   }
 
   private path (loc: string, index: number): string {
@@ -335,8 +310,8 @@ export class ChunkCache {
     if (sealed.byteLength > this.maxBytes) return false
     this.makeRoom(sealed.byteLength)
     const entry: Entry = { loc: ref.loc, index, size: sealed.byteLength, freq: 0, lastAccess: 0, seq: 0 }
-    this.insert(entry)
-    this.touch(entry)
+    this.blobs.insert(entry)
+    this.blobs.touch(entry)
     const folder = join(this.dir, ref.loc)
     const final = this.path(ref.loc, index)
     try {
@@ -408,50 +383,11 @@ export class ChunkCache {
 
   /** Evict until `size` more bytes fit. */
   private makeRoom (size: number): void {
-    while (this.bytes + size > this.maxBytes && this.entries > 0) {
-      const victim = this.victim()
+    while (this.blobs.bytes + size > this.maxBytes && this.blobs.entries > 0) {
+      const victim = this.blobs.victim()
       if (victim === undefined) break
       void this.drop(victim, true)
     }
-  }
-
-  /** LRU: least recently used. LFU: least count, least recently used among equals. O(entries), only on eviction. */
-  private victim (): Entry | undefined {
-    let best: Entry | undefined
-    for (const blobs of this.blobs.values()) {
-      for (const e of blobs.values()) {
-        if (best === undefined || this.before(e, best)) best = e
-      }
-    }
-    return best
-  }
-
-  private before (a: Entry, b: Entry): boolean {
-    if (this.policy === 'lfu' && a.freq !== b.freq) return a.freq < b.freq
-    if (a.lastAccess !== b.lastAccess) return a.lastAccess < b.lastAccess
-    return a.seq < b.seq
-  }
-
-  private touch (entry: Entry): void {
-    entry.freq++
-    entry.lastAccess = this.now()
-    entry.seq = ++this.seq
-    if (++this.accesses % this.agingAccesses === 0 && this.policy === 'lfu') {
-      for (const blobs of this.blobs.values()) {
-        for (const e of blobs.values()) e.freq = Math.floor(e.freq / 2)
-      }
-    }
-  }
-
-  private insert (entry: Entry): void {
-    let blobs = this.blobs.get(entry.loc)
-    if (blobs === undefined) {
-      blobs = new Map()
-      this.blobs.set(entry.loc, blobs)
-    }
-    blobs.set(entry.index, entry)
-    this.bytes += entry.size
-    this.entries++
   }
 
   /**
@@ -460,24 +396,20 @@ export class ChunkCache {
    * (callers that need not wait leave it).
    */
   private async drop (entry: Entry, evicted: boolean): Promise<void> {
-    const blobs = this.blobs.get(entry.loc)
-    if (blobs?.get(entry.index) !== entry) return
-    blobs.delete(entry.index)
-    this.bytes -= entry.size
-    this.entries--
+    const removed = this.blobs.remove(entry)
+    if (removed === undefined) return
     if (evicted) this.evictions++
     if (entry.index === MANIFEST_INDEX) {
       this.records.delete(entry.loc)
       if (this.memo?.loc === entry.loc) this.memo = undefined
     }
-    const last = blobs.size === 0
-    if (last) this.blobs.delete(entry.loc)
+    const last = removed.last
     const path = this.path(entry.loc, entry.index)
     const folder = join(this.dir, entry.loc)
     await this.serial(entry.loc, async () => {
       await unlink(path).catch(() => {})
       // empty folders would tell how many files were ever cached
-      if (last && !this.blobs.has(entry.loc)) await rmdir(folder).catch(() => {})
+      if (last && !this.blobs.hasFile(entry.loc)) await rmdir(folder).catch(() => {})
     }).catch(() => {})
   }
 
@@ -489,45 +421,6 @@ export class ChunkCache {
     this.queues.set(loc, tail)
     void tail.then(() => { if (this.queues.get(loc) === tail) this.queues.delete(loc) })
     return await result
-  }
-
-  /** Rebuild the accounting from the blobs on disk: locators, indices and sizes; recency from mtimes. */
-  private async scan (): Promise<void> {
-    const found: Array<{ entry: Entry, mtimeMs: number }> = []
-    for (const dirent of await readdir(this.dir, { withFileTypes: true })) {
-      if (!dirent.isDirectory() || !LOCATOR_RE.test(dirent.name)) continue
-      const loc = dirent.name
-      const folder = join(this.dir, loc)
-      const names = await readdir(folder)
-      let kept = 0
-      for (const name of names) {
-        const path = join(folder, name)
-        if (name.endsWith(TMP_SUFFIX)) {
-          // a write interrupted by a crash
-          await unlink(path).catch(() => {})
-          continue
-        }
-        const m = CHUNK_RE.exec(name)
-        const index = name === MANIFEST_FILE ? MANIFEST_INDEX : m !== null && Number(m[1]) < MANIFEST_INDEX ? Number(m[1]) : undefined
-        // not ours: left alone and not counted
-        if (index === undefined) continue
-        const st = await stat(path).catch(() => undefined)
-        if (st === undefined || !st.isFile()) continue
-        if (st.size < SEAL_OVERHEAD) {
-          await unlink(path).catch(() => {})
-          continue
-        }
-        found.push({ entry: { loc, index, size: st.size, freq: 1, lastAccess: st.mtimeMs, seq: 0 }, mtimeMs: st.mtimeMs })
-        kept++
-      }
-      // fails, as it should, if something not ours is left in it
-      if (kept === 0) await rmdir(folder).catch(() => {})
-    }
-    found.sort((a, b) => a.mtimeMs - b.mtimeMs)
-    for (const { entry } of found) {
-      entry.seq = ++this.seq
-      this.insert(entry)
-    }
   }
 }
 

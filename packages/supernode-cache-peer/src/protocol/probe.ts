@@ -1,8 +1,13 @@
 import { FramedStream, InvalidMessageError, TimeoutError } from '@sedai/core'
 import { PROBE_BYTES, PROBE_FRAME_BYTES, PROBE_MAX_BYTES, PROBE_PROTOCOL, PROBE_TIMEOUT_MS } from './constants.ts'
 import type { RateLimiter } from '@sedai/core'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId, Stream } from '@libp2p/interface'
-import type { SupernodeComponents } from './supernode.ts'
+
+/** What the probe needs of a libp2p node (a Libp2p satisfies it). */
+export interface ProbeComponents {
+  dialProtocol: (target: PeerId | Multiaddr | Multiaddr[], protocols: string | string[], options?: { signal?: AbortSignal }) => Promise<Stream>
+}
 
 /**
  * /sedai/supernode-probe/1.0.0: upload bandwidth, measured by sending.
@@ -26,7 +31,7 @@ function readU32 (b: Uint8Array, what: string): number {
 }
 
 /** Sends PROBE_BYTES to `peer`; resolves with bytes per second (from the first byte sent to the peer's receipt). */
-export async function measureUpload (components: Pick<SupernodeComponents, 'dialProtocol'>, peer: PeerId, limiter?: RateLimiter): Promise<number> {
+export async function measureUpload (components: ProbeComponents, peer: PeerId, limiter?: RateLimiter): Promise<number> {
   const signal = AbortSignal.timeout(PROBE_TIMEOUT_MS)
   const stream = await components.dialProtocol(peer, PROBE_PROTOCOL, { signal })
   const framed = new FramedStream(stream, { maxFrameBytes: 16, idleTimeoutMs: PROBE_TIMEOUT_MS })

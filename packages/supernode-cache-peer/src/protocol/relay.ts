@@ -1,12 +1,13 @@
 import {
   InvalidMessageError, InvalidOptionError, NotFoundError, chunkCount, chunkHash, chunkLength, parseCid, sameBytes, setBounded, sha256, verifyManifest
 } from '@sedai/core'
-import { MANIFEST_INDEX, fetchWhole } from '@sedai/flooding-peer'
+import { MANIFEST_INDEX, MessageType, RelayStatus, encodeRelayReply, fetchWhole } from '@sedai/flooding-peer'
 import { CorruptUpstreamError } from '../errors.ts'
 import type { ChunkCache } from '../cache/cache.ts'
 import type { SupernodeConfig } from '../config.ts'
 import type { RoleName } from '../election.ts'
-import type { ContentStore, Logger, Manifest, Stats } from '@sedai/core'
+import type { ContentStore, Logger, Manifest, RateLimiter, Stats } from '@sedai/core'
+import type { Neighbour, RelayRequest } from '@sedai/flooding-peer'
 
 /** One range asked of the next hop toward `target` (the service routes it along the hits' path). */
 export type RangeRequest = (target: string, cid: string, index: number, offset: number, length: number, signal?: AbortSignal) => Promise<{ total: number, data: Uint8Array }>
@@ -24,7 +25,12 @@ export interface PathRelayInit {
   request: RangeRequest
   /** the link (peer id) a request toward `target` leaves by, if any */
   nextHop: (target: string) => string | undefined
+  /** the upload limiter every relayed byte goes through (`--upload-rate`) */
+  limiter?: RateLimiter
 }
+
+/** A link that sends us relayed requests, and how many of them we are working on. */
+export interface RelayingLink { neighbour: Neighbour, relaying: number }
 
 /** A chunk held in memory while its ranges are relayed; `fetchedFor` = the requester whose request fetched it upstream. */
 interface Held { fetchedFor?: string, via?: string, servedTo: Set<string>, data: Promise<Uint8Array> }
@@ -47,6 +53,7 @@ export class PathRelay {
   private readonly role: () => RoleName
   private readonly request: RangeRequest
   private readonly nextHop: (target: string) => string | undefined
+  private readonly limiter?: RateLimiter
   /** verified chunks being relayed: the ranges of one chunk arrive one after another */
   private readonly recent = new Map<string, Held>()
   /** our own shared chunks being served in ranges */
@@ -66,6 +73,35 @@ export class PathRelay {
     this.role = init.role
     this.request = init.request
     this.nextHop = init.nextHop
+    this.limiter = init.limiter
+  }
+
+  /**
+   * A RELAY_REQUEST from `from`, answered (through the upload limiter) with
+   * what fetchRange finds. Each request may make us fetch a whole chunk
+   * upstream: a link gets at most maxRelayPerLink worked on at once, the rest
+   * are answered ERROR (busy).
+   */
+  onRequest (from: RelayingLink, r: RelayRequest): void {
+    const reply = (status: RelayStatus, total: number, data?: Uint8Array, error?: string): void => {
+      const send = (): void => { from.neighbour.send({ type: MessageType.RELAY_REPLY, bytes: encodeRelayReply({ id: r.id, status, total, data, error }) }) }
+      if (this.limiter !== undefined && data !== undefined) this.limiter.take(data.byteLength).then(send, () => {})
+      else send()
+    }
+    if (r.ttl <= 1 && r.target !== this.self) { reply(RelayStatus.NOT_FOUND, 0, undefined, 'relay TTL exhausted'); return }
+    if (from.relaying >= this.config.maxRelayPerLink) {
+      this.inc('relayRefusedBusy')
+      reply(RelayStatus.ERROR, 0, undefined, `busy: ${from.relaying} requests of yours in progress`)
+      return
+    }
+    from.relaying++
+    this.inc('relayRequests')
+    this.fetchRange(r, from.neighbour.peerId).then(({ total, data }) => {
+      reply(RelayStatus.OK, total, data)
+    }, (err: any) => {
+      this.inc('relayFailed')
+      reply(err instanceof NotFoundError ? RelayStatus.NOT_FOUND : RelayStatus.ERROR, 0, undefined, String(err.message).slice(0, 200))
+    }).finally(() => { from.relaying-- })
   }
 
   private inc (key: string, n = 1): void {

@@ -1,39 +1,29 @@
-import { randomBytes } from 'node:crypto'
 import { multiaddr } from '@multiformats/multiaddr'
+import { NotFoundError, RateLimiter, parseCid, setBounded } from '@sedai/core'
 import {
-  FramedStream, InvalidMessageError, InvalidOptionError, NotFoundError, RateLimiter, RemoteError, TimeoutError,
-  parseCid, setBounded
-} from '@sedai/core'
-import {
-  ByeCode, MAX_HIT_FILES, MAX_QUERY_BYTES, MessageType, Neighbour, QueryRouter, RelayStatus,
-  encodeQuery, encodeQueryHit, encodeRelayReply, encodeRelayRequest, idHex, matches
+  BanList, BootstrapDialer, ByeCode, MAX_HIT_FILES, MessageType, QueryFlood, RelayClient,
+  count, encodeQueryHit, handleLinks, matches, ownEntry, queryText, tickEvery
 } from '@sedai/flooding-peer'
-import { capacityScore, leafCapacity, localCapacity } from '../capacity.ts'
-import { elect } from '../election.ts'
-import { LinkRefusedError, NoSupernodeError, NotStartedError } from '../errors.ts'
-import { measureUpload, serveProbe } from './probe.ts'
+import { NoSupernodeError, NotStartedError } from '../errors.ts'
+import { SupernodeHosts } from '../hosts.ts'
+import { RoleElection } from '../role.ts'
+import { LINK_NAMES, SupernodeLinks } from './links.ts'
+import { serveProbe } from './probe.ts'
 import { PathRelay } from './relay.ts'
-import { MAX_FRAME_BYTES, MAX_INDEX_FILES_PER_MESSAGE, MAX_INTERESTS, MAX_STATUS_SUPERS, MAX_STREAMS_PER_CONNECTION, PROBE_PROTOCOL, SUPERNODE_PROTOCOL } from './constants.ts'
-import { MESSAGE_NAMES, ROLE_NAMES, Role, SuperType, WELCOME_NAMES, Want, Welcome, decodeMessage, encodeHello, encodeIndex, encodeStatus, encodeWelcome } from './messages.ts'
+import { MAX_INDEX_FILES_PER_MESSAGE, MAX_INTERESTS, PROBE_PROTOCOL, SUPERNODE_PROTOCOL } from './constants.ts'
+import { MESSAGE_NAMES, ROLE_NAMES, Role, SuperType, Want, encodeIndex, encodeStatus } from './messages.ts'
 import type { ChunkCache } from '../cache/cache.ts'
 import type { SupernodeConfig } from '../config.ts'
 import type { RoleName } from '../election.ts'
-import type { Status, SuperEntry } from './messages.ts'
+import type { RoleComponents } from '../role.ts'
+import type { Link, LinkKind } from './links.ts'
+import type { Message, Status } from './messages.ts'
 import type { ContentStore, Logger, SearchHit, Stats } from '@sedai/core'
-import type { HitFile, Outgoing, PeerEntry, Query, QueryHit, RelayReply, RelayRequest } from '@sedai/flooding-peer'
-import type { Connection, PeerId, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
+import type { HitFile, LinkTable, OverlayComponents, OverlayContext, PeerEntry, Query, SearchOptions } from '@sedai/flooding-peer'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /** What the service needs of a libp2p node (a Libp2p satisfies it). */
-export interface SupernodeComponents {
-  peerId: PeerId
-  handle: (protocol: string, handler: StreamHandler, options?: StreamHandlerOptions) => Promise<void>
-  unhandle: (protocol: string) => Promise<void>
-  dial: (target: PeerId | Multiaddr | Multiaddr[], options?: { signal?: AbortSignal }) => Promise<Connection>
-  dialProtocol: (target: PeerId | Multiaddr | Multiaddr[], protocols: string | string[], options?: { signal?: AbortSignal }) => Promise<Stream>
-  getMultiaddrs: () => Multiaddr[]
-  getPeers: () => PeerId[]
-}
+export interface SupernodeComponents extends OverlayComponents, RoleComponents {}
 
 export interface SupernodeInit {
   config: SupernodeConfig
@@ -51,38 +41,7 @@ export interface SupernodeInit {
   faultCorrupt: number
 }
 
-export interface SupernodeSearchOptions {
-  ttl?: number
-  timeoutMs: number
-  signal?: AbortSignal
-  onHit?: (hit: SearchHit) => void
-  afterFirstHitMs?: number
-}
-
-type LinkKind = 'pending' | 'super' | 'leaf' | 'peer'
-
-/** A link and what we know over it. */
-interface Link {
-  n: Neighbour
-  /** pending until HELLO/WELCOME; then: 'super' = our supernode (we are its leaf), 'leaf' = our leaf, 'peer' = supernode to supernode */
-  kind: LinkKind
-  want?: Want
-  status?: Status
-  /** a leaf's shares, as it indexed them here */
-  index?: Map<string, HitFile>
-  /** why the remote refused the link (its WELCOME result) */
-  refused?: string
-  /** its relayed requests we are working on */
-  relaying: number
-}
-
-/** A supernode we know of; `direct` = from its own STATUS, not from another's list. */
-interface HostEntry extends SuperEntry { seenAt: number, direct: boolean, failedAt?: number }
-
-function stripPeer (addr: string): string {
-  return addr.replace(/\/p2p\/[^/]+$/, '')
-}
-
+export type SupernodeSearchOptions = SearchOptions
 
 /**
  * /sedai/supernode/1.0.0: KaZaA's two-level overlay. Nodes measure their
@@ -95,36 +54,26 @@ function stripPeer (addr: string): string {
 export class SupernodeService {
   readonly protocol = SUPERNODE_PROTOCOL
   readonly config: SupernodeConfig
-  readonly router: QueryRouter
   private readonly components: SupernodeComponents
   private readonly stats: Stats
+  private readonly ctx: OverlayContext
   private readonly log: Logger
   private readonly store: ContentStore
   private readonly cache: ChunkCache
-  private readonly roleMode: 'auto' | RoleName
   private readonly interests: string[]
   private readonly self: string
   private readonly limiter?: RateLimiter
-  private readonly uploadRate: number
   private readonly relay: PathRelay
-  private readonly startedAt = Date.now()
-  private readonly links = new Map<string, Link>()
+  private readonly election: RoleElection
+  private readonly linkSet: SupernodeLinks
+  /** the link table (tests read it) */
+  private readonly links: LinkTable<Link>
   private readonly dialing = new Set<string>()
-  private readonly hosts = new Map<string, HostEntry>()
-  private readonly searches = new Map<string, (hit: QueryHit) => void>()
-  /** responder -> the link its hits came by: the in-band path toward it */
-  private readonly toward = new Map<string, string>()
-  private readonly relayPending = new Map<string, (reply: RelayReply) => void>()
-  private readonly bootstrap: Array<{ addr: string, nextAt: number, backoffMs: number, busy: boolean }>
-  private role: RoleName
-  private roleSince = performance.now()
-  private leaflessSince?: number = performance.now()
-  private bandwidth?: number
-  private probing = false
-  private probedAt = -Infinity
-  /** the next probe is due this long after the last (doubling from 2 s up to probeIntervalMs) */
-  private probeEveryMs = 2_000
-  private lastElection = ''
+  private readonly hosts: SupernodeHosts
+  private readonly bans: BanList
+  private readonly queries: QueryFlood
+  private readonly relayClient: RelayClient
+  private readonly bootstrap: BootstrapDialer
   private timer?: NodeJS.Timeout
   private started = false
 
@@ -135,19 +84,46 @@ export class SupernodeService {
     this.log = init.logger.child({ component: 'supernode' })
     this.store = init.store
     this.cache = init.cache
-    this.roleMode = init.role
-    this.role = init.role === 'super' ? 'super' : 'leaf'
     this.interests = [...new Set(init.interests)].slice(0, MAX_INTERESTS)
-    this.uploadRate = init.uploadRate
     if (init.uploadRate > 0) this.limiter = new RateLimiter(init.uploadRate)
     this.self = components.peerId.toString()
-    this.router = new QueryRouter({
-      maxTtl: init.config.maxTtl,
-      maxHitsPerQuery: init.config.maxHitsPerQuery,
-      seenCacheSize: init.config.seenCacheSize,
-      seenTtlMs: init.config.seenTtlMs
+    this.ctx = { self: this.self, name: 'supernode', stats: init.stats, log: this.log, messageName: type => MESSAGE_NAMES[type] }
+    this.hosts = new SupernodeHosts(this.self, init.config)
+    this.election = new RoleElection({
+      components,
+      config: init.config,
+      ctx: this.ctx,
+      mode: init.role,
+      uploadRate: init.uploadRate,
+      limiter: this.limiter,
+      view: () => ({ supers: this.hosts.fresh(), leaves: this.linksOf('leaf').length }),
+      // every link is dropped and rebuilt for the new role (leaves of a former supernode re-home)
+      onChange: role => { for (const link of [...this.links.values()]) link.neighbour.close(ByeCode.SHUTDOWN, `role changed to ${role}`, true) }
     })
-    this.bootstrap = init.bootstrap.map(addr => ({ addr, nextAt: 0, backoffMs: 250, busy: false }))
+    this.bans = new BanList(init.config)
+    this.queries = new QueryFlood({ ctx: this.ctx, config: init.config, bans: this.bans, neighbour: peer => this.links.get(peer)?.neighbour })
+    this.linkSet = new SupernodeLinks({
+      components,
+      config: init.config,
+      ctx: this.ctx,
+      hosts: this.hosts,
+      bans: this.bans,
+      election: this.election,
+      isStarted: () => this.started,
+      status: () => this.status(),
+      onSent: (neighbour, msg) => { this.queries.countSent(neighbour, msg) },
+      onMessage: (link, msg, bytes) => this.onMessage(link, msg, bytes),
+      onSupernode: link => { this.sendIndex(link) }
+    })
+    this.links = this.linkSet.table
+    this.relayClient = new RelayClient({ ttl: init.config.maxTtl, timeoutMs: init.config.relayTimeoutMs })
+    // asked again whenever we have no link and know no better supernode (a refusal still lists supernodes)
+    this.bootstrap = new BootstrapDialer({
+      addrs: init.bootstrap,
+      connect: async target => await this.connect(target, this.isSupernode ? Want.PEER : Want.LEAF),
+      log: this.log,
+      afterLink: 'fallback'
+    })
     this.relay = new PathRelay({
       self: this.self,
       config: init.config,
@@ -156,28 +132,29 @@ export class SupernodeService {
       store: init.store,
       cache: init.cache,
       faultCorrupt: init.faultCorrupt,
-      role: () => this.role,
+      role: () => this.election.role,
       request: async (target, cid, index, offset, length, signal) => await this.upstream(target, cid, index, offset, length, signal),
-      nextHop: (target) => this.toward.get(target)
+      nextHop: (target) => this.queries.toward.get(target),
+      limiter: this.limiter
     })
   }
 
   readonly [Symbol.toStringTag] = '@sedai/supernode'
 
+  /** The query router (seen cache, TTL rules, reverse paths). */
+  get router (): QueryFlood['router'] {
+    return this.queries.router
+  }
+
   async start (): Promise<void> {
     if (this.started) return
-    await this.components.handle(this.protocol, (stream, connection) => { this.accept(stream, connection) }, {
-      maxInboundStreams: MAX_STREAMS_PER_CONNECTION,
-      maxOutboundStreams: MAX_STREAMS_PER_CONNECTION
-    })
+    await handleLinks(this.components, this.protocol, (stream, connection) => { this.linkSet.accept(stream, connection) })
     await this.components.handle(PROBE_PROTOCOL, (stream) => {
       serveProbe(stream).catch(err => { this.log.debug({ err: err.message }, 'probe stream failed') })
     }, { maxInboundStreams: 2, maxOutboundStreams: 2 })
     this.started = true
-    this.log.info({ role: this.role, mode: this.roleMode }, 'supernode service started')
-    this.timer = setInterval(() => { this.tick() }, Math.min(this.config.maintainIntervalMs, this.config.electionIntervalMs))
-    this.timer.unref()
-    this.tick()
+    this.log.info({ role: this.election.role, mode: this.election.mode }, 'supernode service started')
+    this.timer = tickEvery(Math.min(this.config.maintainIntervalMs, this.config.electionIntervalMs), () => { this.tick() })
   }
 
   async stop (): Promise<void> {
@@ -186,291 +163,78 @@ export class SupernodeService {
     clearInterval(this.timer)
     await this.components.unhandle(this.protocol)
     await this.components.unhandle(PROBE_PROTOCOL)
-    const links = [...this.links.values()]
-    this.links.clear()
-    for (const l of links) l.n.close(ByeCode.SHUTDOWN, 'shutting down', true)
-    await Promise.race([
-      Promise.allSettled(links.map(async l => { await l.n.run() })),
-      new Promise(resolve => setTimeout(resolve, 1000).unref())
-    ])
-    for (const l of links) l.n.abort(new TimeoutError('supernode service stopped'))
+    await this.links.closeAll('supernode service stopped')
   }
 
   private inc (key: string, n = 1): void {
-    this.stats.inc(`supernode.${key}`, n)
+    count(this.ctx, key, n)
   }
 
-  // ---- capacity and role -------------------------------------------------------
+  // ---- role ------------------------------------------------------------------------
 
   /** The capacity score now; undefined until the bandwidth probe has run. */
   score (): number | undefined {
-    if (this.bandwidth === undefined) return undefined
-    const up = this.uploadRate > 0 ? Math.min(this.bandwidth, this.uploadRate) : this.bandwidth
-    return capacityScore({ uploadBytesPerSec: up, ...localCapacity(this.startedAt), dialable: this.components.getMultiaddrs().length > 0 }, this.config)
+    return this.election.score()
   }
 
   get currentRole (): RoleName {
-    return this.role
+    return this.election.role
   }
 
-  private maxLeaves (): number {
-    return this.role === 'super' ? leafCapacity(this.score() ?? this.config.superThreshold, this.config.maxLeaves) : 0
+  private get isSupernode (): boolean {
+    return this.election.isSupernode
   }
 
   private linksOf (kind: LinkKind): Link[] {
-    return [...this.links.values()].filter(l => l.kind === kind)
+    return this.linkSet.of(kind)
   }
 
-  /** Measures upload bandwidth against a connected peer (any: the daemon dials its bootstrap peers). */
-  private probe (): void {
-    if (this.probing || performance.now() - this.probedAt < this.probeEveryMs) return
-    const peers = this.components.getPeers()
-    if (peers.length === 0) return
-    const peer = peers[Math.floor(Math.random() * peers.length)]
-    this.probing = true
-    this.probedAt = performance.now()
-    measureUpload(this.components, peer, this.limiter).then(bps => {
-      this.bandwidth = Math.max(bps, this.bandwidth ?? 0)
-      // soon again, then less and less often: a probe taken while the host was busy starting must not stick
-      this.probeEveryMs = Math.min(this.probeEveryMs * 2, this.config.probeIntervalMs)
-      this.inc('probes')
-      this.log.info({ peer: peer.toString(), bytesPerSec: Math.round(bps), score: this.score() }, 'capacity measured')
-    }, err => {
-      this.log.debug({ peer: peer.toString(), err: err.message }, 'bandwidth probe failed')
-    }).finally(() => { this.probing = false })
-  }
-
-  private freshSupers (): HostEntry[] {
-    const now = performance.now()
-    return [...this.hosts.values()].filter(h => now - h.seenAt < this.config.hostFreshMs && h.entry.peerId !== this.self)
-  }
-
-  private electRole (): void {
-    if (this.roleMode !== 'auto') return
-    const now = performance.now()
-    const leaves = this.linksOf('leaf').length
-    if (leaves > 0) this.leaflessSince = undefined
-    else this.leaflessSince ??= now
-    const result = elect({
-      role: this.role,
-      since: this.roleSince,
-      now,
-      score: this.score(),
-      supers: this.freshSupers(),
-      leaves,
-      leaflessSince: this.leaflessSince
-    }, this.config)
-    if (result.role !== this.role) {
-      this.setRole(result.role, result.reason)
-    } else if (result.reason !== this.lastElection) {
-      this.lastElection = result.reason
-      this.log.debug({ role: this.role, reason: result.reason }, 'role kept')
-    }
-  }
-
-  /** Changes role: every link is dropped and rebuilt for the new role (leaves of a former supernode re-home). */
-  private setRole (role: RoleName, reason: string): void {
-    const from = this.role
-    this.role = role
-    this.roleSince = performance.now()
-    this.leaflessSince = performance.now()
-    this.inc('roleChanges')
-    this.log.info({ from, to: role, reason, score: this.score() }, 'role changed')
-    for (const l of [...this.links.values()]) l.n.close(ByeCode.SHUTDOWN, `role changed to ${role}`, true)
+  /** Dials `target` and asks for a link (`want`: as its leaf, or supernode to supernode); see SupernodeLinks.connect. */
+  async connect (target: Multiaddr | Multiaddr[], want: Want): Promise<string> {
+    return await this.linkSet.connect(target, want)
   }
 
   // ---- status and host cache ----------------------------------------------------
 
   private ownEntry (): PeerEntry {
-    const all = [...new Set(this.components.getMultiaddrs().map(a => stripPeer(a.toString())))]
-    const routable = all.filter(a => !/^\/ip4\/127\.|^\/ip6\/::1\//.test(a))
-    return { peerId: this.self, addrs: (routable.length > 0 ? routable : all).slice(0, 8) }
+    return ownEntry(this.self, this.components.getMultiaddrs())
   }
 
   /** Our interests, and a supernode's leaves' (the clustering signal). */
   private interestSet (): string[] {
     const out = new Set(this.interests)
-    if (this.role === 'super') {
-      for (const l of this.linksOf('leaf')) for (const i of l.status?.interests ?? []) { if (out.size < MAX_INTERESTS) out.add(i) }
+    if (this.isSupernode) {
+      for (const leaf of this.linksOf('leaf')) for (const interest of leaf.status?.interests ?? []) { if (out.size < MAX_INTERESTS) out.add(interest) }
     }
     return [...out]
   }
 
   private status (): Status {
-    const supers: SuperEntry[] = this.freshSupers()
-      .sort((a, b) => (b.maxLeaves - b.leaves) - (a.maxLeaves - a.leaves))
-      .slice(0, MAX_STATUS_SUPERS)
-      .map(h => ({ entry: h.entry, score: h.score, leaves: h.leaves, maxLeaves: h.maxLeaves, interests: h.interests }))
     return {
-      role: this.role === 'super' ? Role.SUPER : Role.LEAF,
+      role: this.isSupernode ? Role.SUPER : Role.LEAF,
       score: this.score() ?? 0,
       leaves: Math.min(0xffff, this.linksOf('leaf').length),
-      maxLeaves: Math.min(0xffff, this.maxLeaves()),
+      maxLeaves: Math.min(0xffff, this.election.maxLeaves()),
       entry: this.ownEntry(),
       interests: this.interestSet(),
-      supers
+      supers: this.hosts.listed()
     }
   }
 
-  /** What a status tells us: the sender (if a supernode) and the supernodes it lists. */
-  private learn (s: Status, firstHand: boolean): void {
-    const now = performance.now()
-    const put = (e: SuperEntry, direct: boolean): void => {
-      if (e.entry.peerId === this.self) return
-      const old = this.hosts.get(e.entry.peerId)
-      // second-hand news never overrides what the supernode itself told us recently
-      if (!direct && old?.direct === true && old.seenAt > now - 3 * this.config.keepaliveMs) return
-      setBounded(this.hosts, e.entry.peerId, { ...e, seenAt: now, direct, failedAt: old?.failedAt }, this.config.hostCacheSize)
-    }
-    if (s.role === Role.SUPER) put({ entry: s.entry, score: s.score, leaves: s.leaves, maxLeaves: s.maxLeaves, interests: s.interests }, firstHand)
-    else if (firstHand) this.hosts.delete(s.entry.peerId)
-    for (const e of s.supers) put(e, false)
-  }
-
-  // ---- links ---------------------------------------------------------------------
-
-  private newNeighbour (peer: string, stream: Stream, outbound: boolean): Neighbour {
-    const framed = new FramedStream(stream, { maxFrameBytes: MAX_FRAME_BYTES, idleTimeoutMs: this.config.idleTimeoutMs })
-    return new Neighbour({
-      peerId: peer,
-      framed,
-      outbound,
-      sendQueueSize: this.config.sendQueueSize,
-      queryRatePerSec: this.config.queryRatePerSec,
-      queryBurst: this.config.queryBurst,
-      maxThrottledPerWindow: this.config.maxThrottledPerWindow,
-      floodWindowMs: this.config.floodWindowMs,
-      onSent: (_n, msg) => { this.sent(_n, msg) },
-      onShed: (n, msg) => {
-        this.inc(msg.type === MessageType.QUERY ? 'shedQueries' : 'droppedQueueFull')
-        this.log.debug({ peer: n.peerId, type: MESSAGE_NAMES[msg.type] }, 'send queue full: message shed')
-      }
-    })
-  }
-
-  private sent (n: Neighbour, msg: Outgoing): void {
-    this.stats.message('supernode', 'out', MESSAGE_NAMES[msg.type], msg.bytes.byteLength)
-    if (msg.queryId !== undefined) {
-      const entry = this.router.seen.get(msg.queryId)
-      if (entry !== undefined) entry.sentTo.set(n.peerId, (entry.sentTo.get(n.peerId) ?? 0) + 1)
-    }
-  }
-
-  /**
-   * Dials `target` and asks for a link (`want`: attach as its leaf, or link
-   * two supernodes). Resolves with the remote's peer id once WELCOME OK
-   * arrives; rejects with LinkRefusedError on a refusal (whose status still
-   * taught us other supernodes).
-   */
-  async connect (target: Multiaddr | Multiaddr[], want: Want): Promise<string> {
-    if (!this.started) throw new NotStartedError('supernode service not started')
-    const deadline = AbortSignal.timeout(this.config.connectTimeoutMs)
-    const conn = await this.components.dial(target, { signal: deadline })
-    const peer = conn.remotePeer.toString()
-    if (peer === this.self) throw new InvalidOptionError('that is this node')
-    if (this.links.has(peer)) return peer
-    const stream = await conn.newStream(this.protocol, { signal: deadline })
-    const n = this.newNeighbour(peer, stream, true)
-    const link: Link = { n, kind: 'pending', want, relaying: 0 }
-    if (!this.attach(peer, link)) throw new LinkRefusedError(`already linked to ${peer}`)
-    n.send({ type: SuperType.HELLO, bytes: encodeHello(want, this.status()) })
-    const timeout = new Promise<never>((_resolve, reject) => {
-      const onAbort = (): void => { reject(new TimeoutError(`${peer} did not answer HELLO`)) }
-      if (deadline.aborted) onAbort()
-      deadline.addEventListener('abort', onAbort, { once: true })
-    })
-    timeout.catch(() => {})
-    try {
-      await Promise.race([n.ready, timeout])
-    } catch (err: any) {
-      if (!n.isClosing) n.abort(err)
-      throw link.refused !== undefined ? new LinkRefusedError(`${peer} refused: ${link.refused}`) : err
-    }
-    return peer
-  }
-
-  /**
-   * Registers a link. Both ends may dial each other at once: of two links
-   * between the same peers, the one dialled by the smaller peer id survives
-   * (both sides decide the same way).
-   */
-  private attach (peer: string, link: Link): boolean {
-    const existing = this.links.get(peer)
-    if (existing !== undefined) {
-      const dialer = (x: Link): string => x.n.outbound ? this.self : peer
-      if (!(dialer(link) < dialer(existing) && existing.kind === 'pending')) {
-        link.n.close(ByeCode.DUPLICATE, 'already linked')
-        setTimeout(() => { link.n.abort(new TimeoutError('duplicate link')) }, 2000).unref()
-        return false
-      }
-      this.links.delete(peer)
-      existing.n.close(ByeCode.DUPLICATE, 'already linked')
-    }
-    this.links.set(peer, link)
-    link.n.run().catch(err => { this.log.debug({ peer, err: err.message }, 'link writer ended') })
-    this.readLoop(link).catch(() => {})
-    return true
-  }
-
-  private accept (stream: Stream, connection: Connection): void {
-    const peer = connection.remotePeer.toString()
-    if (!this.started) { stream.abort(new NotStartedError('not started')); return }
-    this.attach(peer, { n: this.newNeighbour(peer, stream, false), kind: 'pending', relaying: 0 })
-  }
-
-  /** Answers a HELLO: the link becomes a leaf link or a supernode peer link, or is refused with other supernodes to try. */
-  private onHello (link: Link, want: Want, s: Status): void {
-    this.learn(s, true)
-    link.status = s
-    let result: Welcome = Welcome.OK
-    if (this.role !== 'super') result = Welcome.NOT_SUPER
-    else if (want === Want.PEER && s.role !== Role.SUPER) result = Welcome.WRONG_ROLE
-    else if (want === Want.LEAF && this.linksOf('leaf').length >= this.maxLeaves()) result = Welcome.FULL
-    else if (want === Want.PEER && this.linksOf('peer').length >= this.config.maxPeers) result = Welcome.FULL
-    if (result !== Welcome.OK) {
-      this.inc(`refused.${WELCOME_NAMES[result]}`)
-      link.n.send({ type: SuperType.WELCOME, bytes: encodeWelcome(result, this.status()) })
-      link.n.close(ByeCode.FULL, WELCOME_NAMES[result])
-      setTimeout(() => { link.n.abort(new TimeoutError('refused link')) }, 2000).unref()
-      return
-    }
-    link.kind = want === Want.LEAF ? 'leaf' : 'peer'
-    if (link.kind === 'leaf') link.index = new Map()
-    link.n.confirm()
-    link.n.send({ type: SuperType.WELCOME, bytes: encodeWelcome(Welcome.OK, this.status()) })
-    this.inc(link.kind === 'leaf' ? 'leavesAdded' : 'peersAdded')
-    this.log.info({ peer: link.n.peerId, kind: link.kind, leaves: this.linksOf('leaf').length, peers: this.linksOf('peer').length }, 'link accepted')
-  }
-
-  private onWelcome (link: Link, result: Welcome, s: Status): void {
-    this.learn(s, true)
-    link.status = s
-    if (result !== Welcome.OK) {
-      link.refused = WELCOME_NAMES[result]
-      if (s.role !== Role.SUPER) this.hosts.delete(link.n.peerId)
-      else { const h = this.hosts.get(link.n.peerId); if (h !== undefined) h.failedAt = performance.now() }
-      link.n.fail(new LinkRefusedError(link.refused))
-      return
-    }
-    link.kind = link.want === Want.LEAF ? 'super' : 'peer'
-    link.n.confirm()
-    this.inc(link.kind === 'super' ? 'supernodesJoined' : 'peersAdded')
-    this.log.info({ peer: link.n.peerId, kind: link.kind }, 'link up')
-    if (link.kind === 'super') this.sendIndex(link)
-  }
+  // ---- the leaves' index ---------------------------------------------------------
 
   /** Our shares to one supernode: the whole list, in messages of at most MAX_INDEX_FILES_PER_MESSAGE. */
   private sendIndex (link: Link): void {
     const files = this.store.list().map(f => ({ cid: f.cid, name: f.name, size: f.size })).slice(0, this.config.maxFilesPerLeaf)
     for (let i = 0; i === 0 || i < files.length; i += MAX_INDEX_FILES_PER_MESSAGE) {
-      link.n.send({ type: SuperType.INDEX, bytes: encodeIndex(i === 0, files.slice(i, i + MAX_INDEX_FILES_PER_MESSAGE)) })
+      link.neighbour.send({ type: SuperType.INDEX, bytes: encodeIndex(i === 0, files.slice(i, i + MAX_INDEX_FILES_PER_MESSAGE)) })
     }
     this.inc('indexesSent')
   }
 
   /** The shares changed: every supernode we are attached to gets the new list. */
   sharesChanged (): void {
-    for (const l of this.linksOf('super')) this.sendIndex(l)
+    for (const link of this.linksOf('supernode')) this.sendIndex(link)
   }
 
   private onIndex (link: Link, reset: boolean, files: HitFile[]): void {
@@ -487,102 +251,32 @@ export class SupernodeService {
     }
     if (ignored > 0) {
       this.inc('indexFilesIgnored', ignored)
-      this.log.warn({ peer: link.n.peerId, ignored, max: this.config.maxFilesPerLeaf }, 'leaf index entries ignored')
+      this.log.warn({ peer: link.neighbour.peerId, ignored, max: this.config.maxFilesPerLeaf }, 'leaf index entries ignored')
     }
   }
 
-  private async readLoop (link: Link): Promise<void> {
-    const n = link.n
-    let why = 'closed by the remote'
-    // a link's buffered batch must not hold the event loop: back to it after readTurnMs of handling (as flood.ts)
-    let busyMs = 0
-    let handled: number | undefined
-    try {
-      while (true) {
-        if (handled !== undefined) busyMs += performance.now() - handled
-        if (busyMs >= this.config.readTurnMs) {
-          await new Promise(resolve => setImmediate(resolve))
-          busyMs = 0
-        }
-        const bytes = await n.framed.read()
-        handled = performance.now()
-        if (bytes === undefined) break
-        n.lastReceived = performance.now()
-        let msg
-        try {
-          msg = decodeMessage(bytes)
-        } catch (err: any) {
-          this.stats.message('supernode', 'in', 'INVALID', bytes.byteLength)
-          this.inc('droppedInvalid')
-          why = `protocol error: ${err.message}`
-          n.close(ByeCode.PROTOCOL_ERROR, err.message, true)
-          break
-        }
-        this.stats.message('supernode', 'in', MESSAGE_NAMES[msg.type], bytes.byteLength)
-        if (n.isClosing && msg.type !== MessageType.BYE) continue
-        if (link.kind === 'pending' && msg.type !== SuperType.HELLO && msg.type !== SuperType.WELCOME && msg.type !== MessageType.BYE) {
-          why = `${MESSAGE_NAMES[msg.type]} before the handshake`
-          n.close(ByeCode.PROTOCOL_ERROR, why, true)
-          break
-        }
-        switch (msg.type) {
-          case SuperType.HELLO:
-            if (n.outbound || link.kind !== 'pending') throw new InvalidMessageError('unexpected HELLO')
-            this.onHello(link, msg.want, msg.status)
-            break
-          case SuperType.WELCOME:
-            if (!n.outbound || link.kind !== 'pending') throw new InvalidMessageError('unexpected WELCOME')
-            this.onWelcome(link, msg.result, msg.status)
-            break
-          case SuperType.STATUS:
-            link.status = msg.status
-            this.learn(msg.status, true)
-            // our supernode stepped down (or our peer did): drop the link, the maintenance loop re-homes
-            if ((link.kind === 'super' || link.kind === 'peer') && msg.status.role !== Role.SUPER) n.close(ByeCode.SHUTDOWN, 'no longer a supernode', true)
-            break
-          case SuperType.INDEX:
-            this.onIndex(link, msg.reset, msg.files)
-            break
-          case MessageType.QUERY:
-            this.onQuery(link, msg)
-            break
-          case MessageType.QUERY_HIT:
-            this.onHit(link, msg, bytes)
-            break
-          case MessageType.RELAY_REQUEST:
-            this.onRelayRequest(link, msg)
-            break
-          case MessageType.RELAY_REPLY:
-            this.onRelayReply(msg)
-            break
-          case MessageType.BYE:
-            why = `BYE: ${msg.reason}`
-            n.end()
-            return
-          default:
-            this.inc('droppedUnexpected')
-        }
-      }
-    } catch (err: any) {
-      why = err.message
-    } finally {
-      this.unlink(link, why)
+  /** A message on a link past its handshake (SupernodeLinks handles HELLO, WELCOME, STATUS and BYE). */
+  private onMessage (link: Link, msg: Message, bytes: Uint8Array): undefined {
+    switch (msg.type) {
+      case SuperType.INDEX:
+        this.onIndex(link, msg.reset, msg.files)
+        break
+      case MessageType.QUERY:
+        this.onQuery(link, msg)
+        break
+      case MessageType.QUERY_HIT:
+        this.queries.onHit(link.neighbour, msg, bytes)
+        break
+      case MessageType.RELAY_REQUEST:
+        this.relay.onRequest(link, msg)
+        break
+      case MessageType.RELAY_REPLY:
+        if (!this.relayClient.onReply(msg)) this.inc('droppedUnknownRelay')
+        break
+      default:
+        this.inc('droppedUnexpected')
     }
-  }
-
-  private unlink (link: Link, why: string): void {
-    const n = link.n
-    n.fail(new LinkRefusedError(link.refused ?? `link to ${n.peerId} ended: ${why}`))
-    if (this.links.get(n.peerId) !== link) return
-    this.links.delete(n.peerId)
-    if (!n.isClosing) n.abort(new TimeoutError(why))
-    if (link.kind === 'pending') return
-    this.inc(`lost.${link.kind}`)
-    if (link.kind === 'super' || link.kind === 'peer') {
-      const h = this.hosts.get(n.peerId)
-      if (h !== undefined) h.failedAt = performance.now()
-    }
-    this.log.info({ peer: n.peerId, kind: link.kind, why }, 'link lost')
+    return undefined
   }
 
   // ---- queries ---------------------------------------------------------------------
@@ -593,92 +287,35 @@ export class SupernodeService {
       for (let i = 0; i < files.length; i += MAX_HIT_FILES) {
         const bytes = encodeQueryHit({ id: q.id, responder, files: files.slice(i, i + MAX_HIT_FILES) })
         if (from === undefined) {
-          this.onHit(undefined, { type: MessageType.QUERY_HIT, id: q.id, responder, files: files.slice(i, i + MAX_HIT_FILES) }, bytes)
-        } else if (from.n.send({ type: MessageType.QUERY_HIT, bytes })) this.inc('hitsSent')
+          this.queries.onHit(undefined, { type: MessageType.QUERY_HIT, id: q.id, responder, files: files.slice(i, i + MAX_HIT_FILES) }, bytes)
+        } else if (from.neighbour.send({ type: MessageType.QUERY_HIT, bytes })) this.inc('hitsSent')
       }
     }
     const own = new Map<string, HitFile>()
     for (const f of this.store.list()) if (matches(f, q.text)) own.set(f.cid, { cid: f.cid, name: f.name, size: f.size })
-    if (this.role === 'super') for (const f of this.cache.files()) if (!own.has(f.cid) && matches(f, q.text)) own.set(f.cid, f)
+    if (this.isSupernode) for (const f of this.cache.files()) if (!own.has(f.cid) && matches(f, q.text)) own.set(f.cid, f)
     if (own.size > 0) send(this.ownEntry(), [...own.values()])
-    if (this.role !== 'super') return
+    if (!this.isSupernode) return
     for (const leaf of this.linksOf('leaf')) {
       if (leaf === from || leaf.status === undefined || leaf.index === undefined) continue
       const found: HitFile[] = []
       for (const f of leaf.index.values()) if (matches(f, q.text)) found.push(f)
       if (found.length === 0) continue
-      setBounded(this.toward, leaf.n.peerId, leaf.n.peerId, this.config.providerCacheSize)
-      send({ peerId: leaf.n.peerId, addrs: leaf.status.entry.addrs }, found)
+      setBounded(this.queries.toward, leaf.neighbour.peerId, leaf.neighbour.peerId, this.config.providerCacheSize)
+      send({ peerId: leaf.neighbour.peerId, addrs: leaf.status.entry.addrs }, found)
     }
   }
 
   private onQuery (link: Link, q: Query): void {
-    if (this.role !== 'super' || link.kind === 'super') {
+    if (!this.isSupernode || link.kind === 'supernode') {
       this.inc('droppedQueryNotSuper') // leaves are never asked: their supernode answers for them
       return
     }
-    const id = idHex(q.id)
-    // a first copy from this link of a query another link already brought is not charged to the rate (as
-    // flood.ts): supernodes relaying one flooder's queries would otherwise throttle each other; a link
-    // repeating an id itself is charged
-    const known = this.router.seen.get(id)
-    if (known !== undefined && !known.heardFrom.has(link.n.peerId)) {
-      this.inc('queriesReceived')
-      this.router.onQuery(id, link.n.peerId, q.ttl, q.hops)
-      this.inc('droppedDuplicate')
-      if (link.n.cancelQuery(id)) this.inc('queriesCancelled')
-      return
-    }
-    const admission = link.n.admitQuery()
-    if (admission !== 'ok') {
-      this.inc('droppedThrottled')
-      if (admission === 'drop') link.n.close(ByeCode.FLOODING, `more than ${this.config.queryRatePerSec} queries/s`, true)
-      return
-    }
-    this.inc('queriesReceived')
-    const d = this.router.onQuery(id, link.n.peerId, q.ttl, q.hops)
-    if (d.action === 'duplicate') {
-      this.inc('droppedDuplicate')
-      if (link.n.cancelQuery(id)) this.inc('queriesCancelled')
-      return
-    }
-    if (d.clamped) this.inc('ttlClamped')
-    if (d.action === 'expired') { this.inc('droppedTtl'); return }
-    this.answer(link, q)
-    if (d.forward === undefined) { this.inc('droppedTtl'); return }
-    const bytes = encodeQuery({ id: q.id, ttl: d.forward.ttl, hops: d.forward.hops, text: q.text })
-    // queries travel among supernodes only
-    for (const peer of this.router.forwardTargets(d.entry, this.linksOf('peer').map(l => l.n.peerId))) {
-      if (this.links.get(peer)?.n.send({ type: MessageType.QUERY, bytes, queryId: id }) === true) this.inc('queriesForwarded')
-    }
-  }
-
-  private onHit (link: Link | undefined, hit: QueryHit, bytes: Uint8Array): void {
-    const id = idHex(hit.id)
-    const d = this.router.onHit(id)
-    if (link !== undefined && (d.action === 'local' || d.action === 'route')) {
-      setBounded(this.toward, hit.responder.peerId, link.n.peerId, this.config.providerCacheSize)
-    }
-    switch (d.action) {
-      case 'unknown':
-        this.inc('droppedUnknownHit')
-        return
-      case 'overLimit':
-        this.inc('droppedHitsOverLimit')
-        return
-      case 'local': {
-        const search = this.searches.get(id)
-        if (search === undefined) { this.inc('droppedLateHit'); return }
-        this.inc('hitsReceived')
-        search(hit)
-        return
-      }
-      case 'route': {
-        const back = this.links.get(d.to)
-        if (back === undefined) { this.inc('droppedNoRoute'); return }
-        if (back.n.send({ type: MessageType.QUERY_HIT, bytes })) this.inc('hitsRouted')
-      }
-    }
+    // queries travel among supernodes only; a flooding leaf or peer is banned as a flooding neighbour is
+    this.queries.onQuery(link.neighbour, q, {
+      forwardTo: () => this.linksOf('peer').map(link => link.neighbour.peerId),
+      answer: () => { this.answer(link, q) }
+    })
   }
 
   /**
@@ -688,44 +325,11 @@ export class SupernodeService {
    */
   async search (text: string, opts: SupernodeSearchOptions): Promise<SearchHit[]> {
     if (!this.started) throw new NotStartedError('supernode service not started')
-    const q = text.trim()
-    const size = Buffer.byteLength(q)
-    if (size < 1 || size > MAX_QUERY_BYTES) throw new InvalidOptionError(`a query has 1 to ${MAX_QUERY_BYTES} bytes, not ${size}`)
-    const targets = this.role === 'super' ? this.linksOf('peer') : this.linksOf('super')
-    if (this.role === 'leaf' && targets.length === 0) throw new NoSupernodeError('not attached to any supernode yet (give --bootstrap, or wait for the election)')
-    const idBytes = randomBytes(16)
-    const id = idHex(idBytes)
-    const { ttl, entry } = this.router.originate(id, opts.ttl ?? this.config.defaultTtl)
-    this.inc('queriesOriginated')
-    const hits: SearchHit[] = []
-    const started = performance.now()
-    const done = new AbortController()
-    const until = AbortSignal.any([done.signal, AbortSignal.timeout(opts.timeoutMs), ...(opts.signal !== undefined ? [opts.signal] : [])])
-    let firstHitMs: number | undefined
-    this.searches.set(id, (msg) => {
-      if (firstHitMs === undefined) {
-        firstHitMs = performance.now() - started
-        if (opts.afterFirstHitMs !== undefined) setTimeout(() => { done.abort() }, opts.afterFirstHitMs).unref()
-      }
-      for (const f of msg.files) {
-        try { parseCid(f.cid) } catch { this.inc('droppedInvalidHitFile'); continue }
-        const hit: SearchHit = { cid: f.cid, name: f.name, size: f.size, providers: [{ peerId: msg.responder.peerId, addrs: msg.responder.addrs }] }
-        hits.push(hit)
-        opts.onHit?.(hit)
-      }
-    })
-    try {
-      if (this.role === 'super') this.answer(undefined, { id: idBytes, text: q })
-      const bytes = encodeQuery({ id: idBytes, ttl, hops: 0, text: q })
-      for (const peer of this.router.forwardTargets(entry, targets.map(l => l.n.peerId))) {
-        this.links.get(peer)?.n.send({ type: MessageType.QUERY, bytes, queryId: id })
-      }
-      if (!until.aborted) await new Promise(resolve => until.addEventListener('abort', resolve, { once: true }))
-    } finally {
-      this.searches.delete(id)
-    }
-    this.log.info({ id, ttl, hits: hits.length, firstHitMs: firstHitMs === undefined ? undefined : Math.round(firstHitMs) }, 'search done')
-    return hits
+    queryText(text)
+    const targets = this.isSupernode ? this.linksOf('peer') : this.linksOf('supernode')
+    if (!this.isSupernode && targets.length === 0) throw new NoSupernodeError('not attached to any supernode yet (give --bootstrap, or wait for the election)')
+    const answerLocally = this.isSupernode ? (id: Uint8Array, q: string) => { this.answer(undefined, { id, text: q }) } : undefined
+    return await this.queries.search(text, opts, targets.map(link => link.neighbour.peerId), answerLocally)
   }
 
   // ---- in-band transfer with path caching ---------------------------------------------
@@ -733,36 +337,14 @@ export class SupernodeService {
   /** Whether a path toward `peer` is known (a hit from it came through a link still up), or it is us. */
   hasPathTo (peer: string): boolean {
     if (peer === this.self) return true
-    const via = this.toward.get(peer)
-    return via !== undefined && this.links.has(via)
+    return this.queries.pathTo(peer) !== undefined
   }
 
   /** One range asked of the next hop toward `target`. */
   private async upstream (target: string, cid: string, index: number, offset: number, length: number, signal?: AbortSignal): Promise<{ total: number, data: Uint8Array }> {
-    const via = this.toward.get(target)
-    const link = via === undefined ? undefined : this.links.get(via)
-    if (link === undefined) throw new NotFoundError(`no path toward ${target} (search first)`)
-    const idBytes = randomBytes(16)
-    const id = idHex(idBytes)
-    const deadline = AbortSignal.any([AbortSignal.timeout(this.config.relayTimeoutMs), ...(signal !== undefined ? [signal] : [])])
-    const reply = await new Promise<RelayReply>((resolve, reject) => {
-      const onAbort = (): void => {
-        this.relayPending.delete(id)
-        reject(new TimeoutError(`relayed request toward ${target} unanswered`))
-      }
-      if (deadline.aborted) { onAbort(); return }
-      deadline.addEventListener('abort', onAbort, { once: true })
-      this.relayPending.set(id, (r) => {
-        deadline.removeEventListener('abort', onAbort)
-        this.relayPending.delete(id)
-        resolve(r)
-      })
-      const bytes = encodeRelayRequest({ id: idBytes, ttl: this.config.maxTtl, target, cid, index, offset, length })
-      if (!link.n.send({ type: MessageType.RELAY_REQUEST, bytes })) onAbort()
-    })
-    if (reply.status === RelayStatus.NOT_FOUND) throw new NotFoundError(`${target}: ${reply.error ?? 'not found'}`)
-    if (reply.status !== RelayStatus.OK) throw new RemoteError(`${target}: ${reply.error ?? 'error'}`)
-    return { total: reply.total, data: reply.data ?? new Uint8Array(0) }
+    const via = this.queries.pathTo(target)
+    if (via === undefined) throw new NotFoundError(`no path toward ${target} (search first)`)
+    return await this.relayClient.request(via, { target, cid, index, offset, length }, signal)
   }
 
   /** One range of an in-band request (ours: requester undefined), through the path relay. */
@@ -770,154 +352,92 @@ export class SupernodeService {
     return await this.relay.fetchRange(r, requester, signal)
   }
 
-  private onRelayRequest (link: Link, r: RelayRequest): void {
-    const reply = (status: RelayStatus, total: number, data?: Uint8Array, error?: string): void => {
-      const send = (): void => { link.n.send({ type: MessageType.RELAY_REPLY, bytes: encodeRelayReply({ id: r.id, status, total, data, error }) }) }
-      if (this.limiter !== undefined && data !== undefined) this.limiter.take(data.byteLength).then(send, () => {})
-      else send()
-    }
-    if (link.kind === 'pending') return
-    if (r.ttl <= 1 && r.target !== this.self) { reply(RelayStatus.NOT_FOUND, 0, undefined, 'relay TTL exhausted'); return }
-    // each request may make us fetch a whole chunk upstream: a neighbour gets a bounded number at once
-    if (link.relaying >= this.config.maxRelayPerLink) {
-      this.inc('relayRefusedBusy')
-      reply(RelayStatus.ERROR, 0, undefined, `busy: ${link.relaying} requests of yours in progress`)
-      return
-    }
-    link.relaying++
-    this.inc('relayRequests')
-    this.fetchRange(r, link.n.peerId).then(({ total, data }) => {
-      reply(RelayStatus.OK, total, data)
-    }, (err: any) => {
-      this.inc('relayFailed')
-      reply(err instanceof NotFoundError ? RelayStatus.NOT_FOUND : RelayStatus.ERROR, 0, undefined, String(err.message).slice(0, 200))
-    }).finally(() => { link.relaying-- })
-  }
-
-  private onRelayReply (r: RelayReply): void {
-    const id = idHex(r.id)
-    const pending = this.relayPending.get(id)
-    if (pending === undefined) { this.inc('droppedUnknownRelay'); return }
-    pending(r)
-  }
-
   // ---- maintenance ---------------------------------------------------------------------
 
   private tick (): void {
     if (!this.started) return
-    this.probe()
-    this.electRole()
+    this.election.tick()
     this.maintain()
   }
 
   /** Keepalive and dead links; a leaf keeps `leafSupernodes` supernodes, a supernode `minPeers` peers. */
   private maintain (): void {
     const now = performance.now()
-    for (const l of this.links.values()) {
-      if (now - l.n.lastReceived > this.config.idleTimeoutMs) {
-        l.n.abort(new TimeoutError(`nothing received for ${this.config.idleTimeoutMs} ms`))
-      } else if (l.kind !== 'pending' && now - l.n.lastSent > this.config.keepaliveMs) {
-        l.n.send({ type: SuperType.STATUS, bytes: encodeStatus(this.status()) })
-      }
-    }
-    const want = this.role === 'super' ? Want.PEER : Want.LEAF
-    const have = this.role === 'super' ? this.linksOf('peer').length : this.linksOf('super').length
-    const target = this.role === 'super' ? this.config.minPeers : this.config.leafSupernodes
+    this.links.sweep(this.config, link => {
+      if (link.kind !== 'pending') link.neighbour.send({ type: SuperType.STATUS, bytes: encodeStatus(this.status()) })
+    }, now)
+    const want = this.isSupernode ? Want.PEER : Want.LEAF
+    const have = this.isSupernode ? this.linksOf('peer').length : this.linksOf('supernode').length
+    const target = this.isSupernode ? this.config.minPeers : this.config.leafSupernodes
     const mine = new Set(this.interestSet())
-    const overlap = (h: HostEntry): number => h.interests.filter(i => mine.has(i)).length
     let deficit = target - have - this.dialing.size
     // Winny's clustering: beyond its minimum, a supernode adds links (up to maxPeers) to supernodes whose interests overlap its own
     const clustering = deficit <= 0 && want === Want.PEER && mine.size > 0 && have + this.dialing.size < this.config.maxPeers
     if (clustering) deficit = 1
     if (deficit <= 0) return
-    const candidates = this.freshSupers()
-      .filter(h => !this.links.has(h.entry.peerId) && !this.dialing.has(h.entry.peerId) && (h.failedAt === undefined || now - h.failedAt > this.config.retryMs))
-      .filter(h => want === Want.PEER || h.leaves < h.maxLeaves)
-      .filter(h => !clustering || overlap(h) > 0)
-      // a leaf goes where there is most room; a supernode prefers peers whose leaves share its interests (Winny's clustering)
-      .sort((a, b) => want === Want.LEAF
-        ? ((b.maxLeaves - b.leaves) - (a.maxLeaves - a.leaves)) || (b.score - a.score)
-        : (overlap(b) - overlap(a)) || (b.score - a.score))
-      .slice(0, deficit)
-    for (const c of candidates) {
+    const candidates = this.hosts.candidates(deficit, want, mine, clustering,
+      peer => this.links.has(peer) || this.dialing.has(peer) || this.bans.isBanned(peer))
+    for (const candidate of candidates) {
       let addrs: Multiaddr[]
       try {
-        addrs = c.entry.addrs.map(a => multiaddr(`${a}/p2p/${c.entry.peerId}`))
+        addrs = candidate.entry.addrs.map(a => multiaddr(`${a}/p2p/${candidate.entry.peerId}`))
       } catch {
-        this.hosts.delete(c.entry.peerId)
+        this.hosts.delete(candidate.entry.peerId)
         continue
       }
-      this.dialing.add(c.entry.peerId)
+      this.dialing.add(candidate.entry.peerId)
       this.connect(addrs, want).catch(err => {
-        const h = this.hosts.get(c.entry.peerId)
-        if (h !== undefined) h.failedAt = performance.now()
-        this.log.debug({ peer: c.entry.peerId, err: err.message }, 'supernode candidate failed')
-      }).finally(() => { this.dialing.delete(c.entry.peerId) })
+        this.hosts.failed(candidate.entry.peerId)
+        this.log.debug({ peer: candidate.entry.peerId, err: err.message }, 'supernode candidate failed')
+      }).finally(() => { this.dialing.delete(candidate.entry.peerId) })
     }
     // nothing better known: ask the bootstrap peers (a refusal still lists supernodes)
-    if (candidates.length === 0 && have === 0 && !clustering) {
-      for (const b of this.bootstrap) {
-        if (b.busy || now < b.nextAt) continue
-        let addr: Multiaddr
-        try { addr = multiaddr(b.addr) } catch { b.nextAt = Infinity; continue }
-        b.busy = true
-        this.connect(addr, want).then(() => { b.backoffMs = 250 }, err => {
-          this.log.debug({ addr: b.addr, err: err.message }, 'bootstrap link refused or failed')
-        }).finally(() => {
-          b.busy = false
-          b.nextAt = performance.now() + b.backoffMs
-          b.backoffMs = Math.min(b.backoffMs * 2, 5_000)
-        })
-      }
-    }
+    if (candidates.length === 0 && have === 0 && !clustering) this.bootstrap.dialDue(now)
   }
 
   /** What `sedai id` shows: role, score and the measured bandwidth. */
   info (): Record<string, unknown> {
     return {
-      role: this.role,
-      roleMode: this.roleMode,
-      score: this.score(),
-      bandwidth: this.bandwidth === undefined ? undefined : Math.round(this.bandwidth),
-      uploadRate: this.uploadRate > 0 ? this.uploadRate : undefined,
+      ...this.election.info(),
       interests: this.interests,
-      supernodes: this.linksOf('super').map(l => l.n.peerId),
+      supernodes: this.linksOf('supernode').map(link => link.neighbour.peerId),
       leaves: this.linksOf('leaf').length,
-      maxLeaves: this.maxLeaves(),
-      peers: this.linksOf('peer').map(l => l.n.peerId)
+      maxLeaves: this.election.maxLeaves(),
+      peers: this.linksOf('peer').map(link => link.neighbour.peerId)
     }
   }
 
   /** What we know of a connected peer: its role and score as its last status said. */
   peerInfo (peer: string): Record<string, unknown> | undefined {
-    const l = this.links.get(peer)
-    const s = l?.status
-    const h = this.hosts.get(peer)
-    if (s === undefined && h === undefined) return undefined
+    const link = this.links.get(peer)
+    const status = link?.status
+    const host = this.hosts.get(peer)
+    if (status === undefined && host === undefined) return undefined
     return {
-      role: s !== undefined ? ROLE_NAMES[s.role] : 'super',
-      score: s?.score ?? h?.score,
-      link: l?.kind,
-      leaves: s?.leaves ?? h?.leaves
+      role: status !== undefined ? ROLE_NAMES[status.role] : 'super',
+      score: status?.score ?? host?.score,
+      link: link === undefined ? undefined : LINK_NAMES[link.kind],
+      leaves: status?.leaves ?? host?.leaves
     }
   }
 
   /** State for `sedai stats`: role, links, cache and the counters' ratios. */
   snapshot (): Record<string, unknown> {
     const cache = this.cache.stats()
-    const c = this.stats.toJSON() as Record<string, any>
-    const counter = (k: string): number => Number(c.supernode?.[k] ?? 0)
+    const counters = this.stats.toJSON() as Record<string, any>
+    const counter = (key: string): number => Number(counters.supernode?.[key] ?? 0)
     const hits = counter('cacheHits')
     const misses = counter('cacheMisses')
     const fromCache = counter('bytesServedCache')
     const origin = counter('bytesServedOrigin')
     return {
       ...this.info(),
-      leafFiles: this.linksOf('leaf').reduce((a, l) => a + (l.index?.size ?? 0), 0),
-      knownSupernodes: this.freshSupers().length,
+      leafFiles: this.linksOf('leaf').reduce((sum, leaf) => sum + (leaf.index?.size ?? 0), 0),
+      knownSupernodes: this.hosts.fresh().length,
       cache: { ...cache, hitRatio: hits + misses === 0 ? 0 : Math.round(hits / (hits + misses) * 1000) / 1000 },
       bytesServed: { origin, cache: fromCache, relayed: counter('bytesRelayed') },
-      seenCache: this.router.seen.size
+      seenCache: this.router.seen.size,
+      banned: this.bans.list()
     }
   }
 }
