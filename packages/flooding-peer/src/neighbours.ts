@@ -11,6 +11,8 @@ export interface Outgoing {
   bytes: Uint8Array
   /** for QUERY: the query id (hex), so the send is counted per link per query */
   queryId?: string
+  /** for QUERY: the TTL it carries */
+  queryTtl?: number
 }
 
 export type Admission = 'ok' | 'throttled' | 'drop'
@@ -136,15 +138,20 @@ export class Neighbour {
   }
 
   /**
-   * Drops a queued, not yet written copy of query `id`: the neighbour just
-   * sent us that query, so it has it, and our copy would only cross the link
-   * the other way. Returns true when a copy was dropped.
+   * Drops queued, not yet written copies of query `id` that carry no more
+   * than `heldTtl`: the neighbour just sent us that query, so it holds it
+   * with that TTL, and such a copy would only cross the link the other way.
+   * Returns true when a copy was dropped.
    */
-  cancelQuery (id: string): boolean {
-    const i = this.queue.findIndex(m => m.type === MessageType.QUERY && m.queryId === id)
-    if (i < 0) return false
-    this.queue.splice(i, 1)
-    return true
+  cancelQuery (id: string, heldTtl: number): boolean {
+    let dropped = false
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      const m = this.queue[i]
+      if (m.type !== MessageType.QUERY || m.queryId !== id || (m.queryTtl ?? 0) > heldTtl) continue
+      this.queue.splice(i, 1)
+      dropped = true
+    }
+    return dropped
   }
 
   /** Token bucket over queries received; see the class comment. */

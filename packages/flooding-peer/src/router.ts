@@ -5,12 +5,17 @@ import type { SeenEntry } from './seen-cache.ts'
  * Gnutella 0.6's forwarding rules, free of any I/O so that the supernode
  * generation can reuse them for queries among supernodes:
  *
- * - a query id seen before is dropped (duplicate);
+ * - a query id seen before is dropped (duplicate), unless this copy carries a
+ *   higher TTL than any before it: then it is forwarded again, not answered
+ *   again (gtk-gnutella's "dup with higher TTL", routing.c check_duplicate),
+ *   so a query reaches every peer within TTL hops whichever path's copy
+ *   arrived first;
  * - TTL + hops is clamped to the hard cap (a neighbour asking for TTL 255 gets 10 - hops);
  * - a query that arrives with TTL 0 is dropped; otherwise it is answered here,
  *   and forwarded with TTL - 1 and hops + 1 only while that TTL is above 0;
- * - it is forwarded to every neighbour except those that already sent it to us,
- *   and never twice over the same link;
+ * - it is forwarded to every neighbour except those that already hold it with
+ *   at least the TTL we would send, and over a link a second time only with a
+ *   higher TTL than the first;
  * - a hit goes back only to the neighbour its query came from; a hit for an
  *   unknown (or expired) id is dropped, and so are hits beyond a per-query bound.
  */
@@ -18,6 +23,7 @@ export type QueryDecision =
   | { action: 'duplicate', entry: SeenEntry }
   | { action: 'expired', entry: SeenEntry, clamped: boolean }
   | { action: 'accept', entry: SeenEntry, clamped: boolean, forward?: { ttl: number, hops: number } }
+  | { action: 'higherTtl', entry: SeenEntry, clamped: boolean, forward?: { ttl: number, hops: number } }
 
 export type HitDecision =
   | { action: 'unknown' }
@@ -60,25 +66,39 @@ export class QueryRouter {
 
   /** A query received from neighbour `from`. */
   onQuery (id: string, from: string, ttl: number, hops: number): QueryDecision {
-    const { entry, first } = this.seen.see(id, from, ttl, hops)
-    if (!first) return { action: 'duplicate', entry }
     const clamp = clampTtl(ttl, hops, this.maxTtl)
-    entry.ttl = clamp.ttl
-    if (clamp.ttl === 0) return { action: 'expired', entry, clamped: clamp.clamped }
+    const { entry, first } = this.seen.see(id, from, clamp.ttl, hops)
     const next = { ttl: clamp.ttl - 1, hops: Math.min(hops + 1, 255) }
-    return { action: 'accept', entry, clamped: clamp.clamped, forward: next.ttl > 0 ? next : undefined }
+    const forward = next.ttl > 0 ? next : undefined
+    if (!first) {
+      if (clamp.ttl <= entry.maxTtl) return { action: 'duplicate', entry }
+      const answered = entry.maxTtl > 0
+      entry.maxTtl = clamp.ttl
+      if (answered) return { action: 'higherTtl', entry, clamped: clamp.clamped, forward }
+      // the first copy came with TTL 0 and was dropped unanswered: this one is the query's first here
+      Object.assign(entry, { from, ttl: clamp.ttl, hops })
+      return { action: 'accept', entry, clamped: clamp.clamped, forward }
+    }
+    if (clamp.ttl === 0) return { action: 'expired', entry, clamped: clamp.clamped }
+    return { action: 'accept', entry, clamped: clamp.clamped, forward }
   }
 
   /**
-   * The neighbours a query goes to: all of `neighbours` except those that
-   * sent it to us and those it was already sent to. Marks them as sent.
+   * The neighbours a copy of the query with `ttl` goes to: those of
+   * `neighbours` that would gain from it. A neighbour that sent us a copy
+   * with TTL t held it with t + 1 and already forwarded t; ours helps only
+   * when `ttl` is above t + 1. One we sent it to helps only from a higher
+   * TTL than we sent. Marks them as sent with `ttl`.
    */
-  forwardTargets (entry: SeenEntry, neighbours: Iterable<string>): string[] {
+  forwardTargets (entry: SeenEntry, neighbours: Iterable<string>, ttl: number): string[] {
     const out: string[] = []
-    for (const n of neighbours) {
-      if (entry.heardFrom.has(n) || entry.sentTo.has(n)) continue
-      entry.sentTo.set(n, 0)
-      out.push(n)
+    for (const peer of neighbours) {
+      const heard = entry.heardFrom.get(peer)
+      if (heard !== undefined && ttl <= heard + 1) continue
+      if ((entry.sentTtl.get(peer) ?? 0) >= ttl) continue
+      if (!entry.sentTo.has(peer)) entry.sentTo.set(peer, 0)
+      entry.sentTtl.set(peer, ttl)
+      out.push(peer)
     }
     return out
   }

@@ -16,10 +16,16 @@ export interface SeenEntry {
   at: number
   /** copies received (the first included), so duplicates = received - 1 */
   received: number
-  /** neighbours that sent us a copy: forwarding to them would be wasted */
-  heardFrom: Set<string>
-  /** neighbours we sent it to, with the count (never above 1 by construction) */
+  /** neighbours that sent us a copy, with the highest TTL each sent: a neighbour gains from our copy only when it carries more */
+  heardFrom: Map<string, number>
+  /** neighbours we sent it to, with the count of first sends (never above 1 by construction) */
   sentTo: Map<string, number>
+  /** neighbours we sent it to again because a copy with a higher TTL came later, with the count */
+  resentTo: Map<string, number>
+  /** the highest TTL we sent it with to each neighbour */
+  sentTtl: Map<string, number>
+  /** the highest TTL (clamped) any copy arrived with; a later copy with more is forwarded again */
+  maxTtl: number
   /** hits routed back for this id */
   hits: number
   /** TTL and hops as first received (or originated) */
@@ -62,15 +68,18 @@ export class SeenCache {
     const known = this.get(id)
     if (known !== undefined) {
       known.received++
-      if (from !== LOCAL) known.heardFrom.add(from)
+      if (from !== LOCAL) known.heardFrom.set(from, Math.max(ttl, known.heardFrom.get(from) ?? 0))
       return { entry: known, first: false }
     }
     const entry: SeenEntry = {
       from,
       at: this.now(),
       received: from === LOCAL ? 0 : 1,
-      heardFrom: new Set(from === LOCAL ? [] : [from]),
+      heardFrom: new Map(from === LOCAL ? [] : [[from, ttl]]),
       sentTo: new Map(),
+      resentTo: new Map(),
+      sentTtl: new Map(),
+      maxTtl: ttl,
       hits: 0,
       ttl,
       hops

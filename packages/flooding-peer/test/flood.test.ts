@@ -101,10 +101,45 @@ test('a triangle: every copy after the first is a duplicate, each id goes at mos
     const recent = [a, b, c].map(p => (p.service.snapshot().recentQueries as any[])[0])
     return { recent, total: recent.reduce((s, q) => s + q.sent, 0), dups: [a, b, c].reduce((s, p) => s + p.stats.get('flood.droppedDuplicate'), 0) }
   }
-  await until(() => { const x = count(); return x.dups === x.total - 2 })
+  // (a copy with more TTL than the first one at that peer is not a duplicate: it is forwarded again, if anyone gains)
+  const higher = (): number => [a, b, c].reduce((s, p) => s + p.stats.get('flood.higherTtlCopies'), 0)
+  await until(() => { const x = count(); return x.dups + higher() === x.total - 2 })
   const { recent, total } = count()
   for (const q of recent) for (const n of Object.values(q.sentTo)) assert.equal(n, 1)
   assert.ok(total >= 2 && total <= 4, `${total} messages on 3 links`)
+})
+
+test('a copy over a longer path first, then the shorter path\'s with more TTL: forwarded again, so the peer at TTL hops is still reached; answered once', async (t) => {
+  const [p, q] = await peers(t, 2)
+  q.files.push({ cid: CID, name: 'just-in-reach.txt', size: 3 })
+  await q.service.connect(multiaddr(p.addr))
+  await until(() => p.service.neighbours().length === 1)
+  p.files.push({ cid: CID, name: 'just-in-reach-too.txt', size: 3 })
+  const raw = async (): Promise<FramedStream> => {
+    const [local, far] = await streamPair({ protocol: FLOOD_PROTOCOL })
+    ;(p.service as any).accept(far, { remotePeer: fakePeerId() })
+    const framed = new FramedStream(local, { maxFrameBytes: MAX_FRAME_BYTES, idleTimeoutMs: 5000 })
+    await framed.write(encodePing(1))
+    return framed
+  }
+  const [longPath, shortPath] = [await raw(), await raw()]
+  const id = new Uint8Array(16).fill(42)
+  // the long path's copy: 1 hop of TTL left at P, so P answers and does not forward it
+  await longPath.write(encodeQuery({ id, ttl: 1, hops: 5, text: 'just in reach' }))
+  await until(() => p.stats.get('flood.hitsSent') === 1)
+  assert.equal(q.stats.get('flood.queriesReceived'), 0)
+  // the short path's copy: TTL 2, so Q (one hop further) is within reach
+  await shortPath.write(encodeQuery({ id, ttl: 2, hops: 1, text: 'just in reach' }))
+  await until(() => q.stats.get('flood.hitsSent') === 1)
+  assert.equal(p.stats.get('flood.higherTtlCopies'), 1)
+  assert.equal(p.stats.get('flood.hitsSent'), 1, 'P answered the first copy only')
+  assert.equal(p.stats.get('flood.hitsRouted'), 1, 'Q\'s hit goes back the way the first copy came')
+  const atP = (p.service.snapshot().recentQueries as any[]).find(r => r.id === Buffer.from(id).toString('hex'))
+  assert.deepEqual([atP.ttl, atP.maxTtl, atP.sentTo[q.peerId]], [1, 2, 1])
+  // the same id again with no more TTL is a duplicate
+  await shortPath.write(encodeQuery({ id, ttl: 2, hops: 1, text: 'just in reach' }))
+  await until(() => p.stats.get('flood.droppedDuplicate') === 1)
+  assert.equal(q.stats.get('flood.queriesReceived'), 1)
 })
 
 test('hits for an unknown id are dropped; a malformed frame gets BYE PROTOCOL_ERROR', async (t) => {

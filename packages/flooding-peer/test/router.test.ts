@@ -34,7 +34,34 @@ test('a query is answered and forwarded with TTL - 1, hops + 1; a repeat of its 
   const again = r.onQuery('q1', 'B', 3, 0)
   assert.equal(again.action, 'duplicate')
   assert.equal(again.entry.received, 2)
-  assert.deepEqual([...again.entry.heardFrom], ['A', 'B'])
+  assert.deepEqual([...again.entry.heardFrom], [['A', 3], ['B', 3]])
+})
+
+test('a later copy with a higher TTL is forwarded again, not answered again (gtk-gnutella "dup with higher TTL")', () => {
+  const r = router()
+  // the copy over a longer path came first, with TTL 1 left: answered, not forwarded
+  const first = r.onQuery('q1', 'A', 1, 4)
+  assert.equal(first.action, 'accept')
+  assert.equal(first.action === 'accept' && first.forward, undefined)
+  // the shorter path's copy, with TTL 3: forwarded with TTL 2 to every neighbour that gains from it
+  const higher = r.onQuery('q1', 'B', 3, 2)
+  assert.equal(higher.action, 'higherTtl')
+  assert.deepEqual(higher.action === 'higherTtl' && higher.forward, { ttl: 2, hops: 3 })
+  assert.equal(higher.entry.from, 'A', 'hits still go back the way the first copy came')
+  assert.deepEqual(r.forwardTargets(higher.entry, ['A', 'B', 'C'], 2), ['C'], 'A holds it with TTL 2 (it sent us 1): ours with 2 would not help it; B sent us 3')
+  // equal or lower TTL: a plain duplicate
+  assert.equal(r.onQuery('q1', 'C', 3, 2).action, 'duplicate')
+  assert.equal(r.onQuery('q1', 'D', 2, 2).action, 'duplicate')
+  assert.equal(r.seen.get('q1')?.maxTtl, 3)
+})
+
+test('a first copy at TTL 0 is dropped unanswered; a later copy with TTL is then the first that counts', () => {
+  const r = router()
+  assert.equal(r.onQuery('q1', 'A', 0, 5).action, 'expired')
+  const later = r.onQuery('q1', 'B', 2, 1)
+  assert.equal(later.action, 'accept', 'answered: nobody answered the expired copy')
+  assert.equal(later.entry.from, 'B', 'its hits go back to B')
+  assert.deepEqual(later.action === 'accept' && later.forward, { ttl: 1, hops: 2 })
 })
 
 test('nothing is forwarded at TTL 0: TTL 1 is answered but not forwarded; TTL 0 on arrival is dropped', () => {
@@ -48,12 +75,16 @@ test('nothing is forwarded at TTL 0: TTL 1 is answered but not forwarded; TTL 0 
   assert.deepEqual(hostile.action === 'accept' && hostile.forward, { ttl: 9, hops: 1 })
 })
 
-test('forward targets: every neighbour but those that sent the query and those already sent to', () => {
+test('forward targets: every neighbour but those that hold the query with as much TTL, and a link again only with more', () => {
   const r = router()
   const d = r.onQuery('q1', 'A', 5, 0)
-  r.onQuery('q1', 'C', 5, 1) // C sent it too: C has it
-  assert.deepEqual(r.forwardTargets(d.entry, ['A', 'B', 'C', 'D']), ['B', 'D'])
-  assert.deepEqual(r.forwardTargets(d.entry, ['A', 'B', 'C', 'D', 'E']), ['E'], 'never twice over one link')
+  r.onQuery('q1', 'C', 4, 1) // C sent it too, with 4: it holds 5, and our 4 would not help it
+  assert.deepEqual(r.forwardTargets(d.entry, ['A', 'B', 'C', 'D'], 4), ['B', 'D'])
+  assert.deepEqual(r.forwardTargets(d.entry, ['A', 'B', 'C', 'D', 'E'], 4), ['E'], 'never twice over one link with the same TTL')
+  r.onQuery('q1', 'F', 1, 3) // F got it over a long path: it holds 2
+  assert.deepEqual(r.forwardTargets(d.entry, ['F'], 4), ['F'], 'our TTL 4 reaches further than its 2')
+  assert.deepEqual(r.forwardTargets(d.entry, ['B', 'E'], 6), ['B', 'E'], 'a higher TTL goes again over a link')
+  assert.deepEqual(d.entry.sentTo.get('B'), 0, 'first sends are counted when written (QueryFlood.countSent)')
 })
 
 test('hits go back along the reverse path; unknown ids and hits beyond the bound are dropped', () => {

@@ -98,11 +98,14 @@ export class QueryFlood {
     return via === undefined ? undefined : this.init.neighbour(via)
   }
 
-  /** Counts a QUERY written to `neighbour` against its query id (stats' per-link counts). */
+  /** Counts a QUERY written to `neighbour` against its query id (stats' per-link counts: first sends, and re-sends with a higher TTL). */
   countSent (neighbour: Neighbour, msg: Outgoing): void {
     if (msg.queryId === undefined) return
     const entry = this.router.seen.get(msg.queryId)
-    if (entry !== undefined) entry.sentTo.set(neighbour.peerId, (entry.sentTo.get(neighbour.peerId) ?? 0) + 1)
+    if (entry === undefined) return
+    const sent = entry.sentTo.get(neighbour.peerId) ?? 0
+    if (sent === 0) entry.sentTo.set(neighbour.peerId, 1)
+    else entry.resentTo.set(neighbour.peerId, (entry.resentTo.get(neighbour.peerId) ?? 0) + 1)
   }
 
   /**
@@ -112,46 +115,52 @@ export class QueryFlood {
    */
   onQuery (from: Neighbour, q: Query, policy: QueryPolicy): void {
     const id = idHex(q.id)
-    // a first copy from this neighbour of a query another neighbour already brought costs a lookup and nothing
-    // more: it is not charged to the rate, or honest neighbours relaying one attacker's queries would throttle
-    // each other. A neighbour repeating an id itself is charged: an honest one sends each id at most once.
+    // a first copy from this neighbour of a query another neighbour already brought costs a lookup (and at
+    // most a re-forward with a higher TTL): it is not charged to the rate, or honest neighbours relaying one
+    // attacker's queries would throttle each other. A neighbour repeating an id itself is charged.
     const known = this.router.seen.get(id)
-    if (known !== undefined && !known.heardFrom.has(from.peerId)) {
-      this.inc('queriesReceived')
-      this.router.onQuery(id, from.peerId, q.ttl, q.hops)
-      this.dropDuplicate(from, id)
-      return
-    }
-    const admission = from.admitQuery()
-    if (admission !== 'ok') {
-      this.inc('droppedThrottled')
-      if (admission === 'drop') {
-        this.inc('neighboursDroppedForFlooding')
-        this.init.bans.ban(from.peerId)
-        this.init.ctx.log.warn({ peer: from.peerId, throttled: from.throttledQueries }, 'neighbour dropped and banned for flooding queries')
-        from.close(ByeCode.FLOODING, `more than ${this.init.config.queryRatePerSec} queries/s`, true)
-      } else if (from.throttledQueries === 1) {
-        this.init.ctx.log.warn({ peer: from.peerId, rate: this.init.config.queryRatePerSec }, 'neighbour throttled: query rate above the limit')
+    if (known === undefined || known.heardFrom.has(from.peerId)) {
+      const admission = from.admitQuery()
+      if (admission !== 'ok') {
+        this.inc('droppedThrottled')
+        if (admission === 'drop') {
+          this.inc('neighboursDroppedForFlooding')
+          this.init.bans.ban(from.peerId)
+          this.init.ctx.log.warn({ peer: from.peerId, throttled: from.throttledQueries }, 'neighbour dropped and banned for flooding queries')
+          from.close(ByeCode.FLOODING, `more than ${this.init.config.queryRatePerSec} queries/s`, true)
+        } else if (from.throttledQueries === 1) {
+          this.init.ctx.log.warn({ peer: from.peerId, rate: this.init.config.queryRatePerSec }, 'neighbour throttled: query rate above the limit')
+        }
+        return
       }
-      return
     }
     this.inc('queriesReceived')
     const decision = this.router.onQuery(id, from.peerId, q.ttl, q.hops)
-    if (decision.action === 'duplicate') { this.dropDuplicate(from, id); return }
+    if (decision.action === 'duplicate') {
+      this.inc('droppedDuplicate')
+      this.cancelCopiesTo(from, id, q.ttl)
+      return
+    }
     if (decision.clamped) this.inc('ttlClamped')
     if (decision.action === 'expired') { this.inc('droppedTtl'); return }
-    policy.answer()
+    if (decision.action === 'higherTtl') {
+      // answered when its first copy came; only the reach grows
+      this.inc('higherTtlCopies')
+      this.cancelCopiesTo(from, id, q.ttl)
+    } else {
+      policy.answer()
+    }
     if (decision.forward === undefined) { this.inc('droppedTtl'); return }
-    const bytes = encodeQuery({ id: q.id, ttl: decision.forward.ttl, hops: decision.forward.hops, text: q.text })
-    for (const peer of this.router.forwardTargets(decision.entry, policy.forwardTo())) {
-      if (this.init.neighbour(peer)?.send({ type: MessageType.QUERY, bytes, queryId: id }) === true) this.inc('queriesForwarded')
+    const { ttl, hops } = decision.forward
+    const bytes = encodeQuery({ id: q.id, ttl, hops, text: q.text })
+    for (const peer of this.router.forwardTargets(decision.entry, policy.forwardTo(), ttl)) {
+      if (this.init.neighbour(peer)?.send({ type: MessageType.QUERY, bytes, queryId: id, queryTtl: ttl }) === true) this.inc('queriesForwarded')
     }
   }
 
-  private dropDuplicate (from: Neighbour, id: string): void {
-    this.inc('droppedDuplicate')
-    // the neighbour has the query: a copy still waiting in its queue need not cross the link back
-    if (from.cancelQuery(id)) this.inc('queriesCancelled')
+  /** `from` just sent us query `id` with `ttl`, so it holds it with ttl + 1: a queued copy with no more need not cross the link back. */
+  private cancelCopiesTo (from: Neighbour, id: string, ttl: number): void {
+    if (from.cancelQuery(id, ttl + 1)) this.inc('queriesCancelled')
   }
 
   /** A QUERY_HIT from `from` (undefined: one of our own answers to our own search): to our search, or back along the path. */
@@ -215,8 +224,8 @@ export class QueryFlood {
     try {
       answerLocally?.(idBytes, q)
       const bytes = encodeQuery({ id: idBytes, ttl, hops: 0, text: q })
-      for (const peer of this.router.forwardTargets(entry, targets)) {
-        this.init.neighbour(peer)?.send({ type: MessageType.QUERY, bytes, queryId: id })
+      for (const peer of this.router.forwardTargets(entry, targets, ttl)) {
+        this.init.neighbour(peer)?.send({ type: MessageType.QUERY, bytes, queryId: id, queryTtl: ttl })
       }
       this.init.ctx.log.debug({ id, ttl, query: q }, 'query flooded')
       if (!until.aborted) await new Promise(resolve => until.addEventListener('abort', resolve, { once: true }))

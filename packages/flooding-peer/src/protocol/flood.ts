@@ -427,8 +427,10 @@ export class FloodService {
           ttl: e.ttl,
           hops: e.hops,
           received: e.received,
+          maxTtl: e.maxTtl,
           sent: Object.values(sentTo).reduce((a, b) => a + b, 0),
           sentTo,
+          resentTo: Object.fromEntries(e.resentTo),
           hits: e.hits
         }
       })
