@@ -193,7 +193,7 @@ async function worker (): Promise<void> {
     },
     async lookup ({ node, key }: { node: number, key: string }): Promise<Lookup> {
       const n = nodes[node].node
-      const r = await findProvidersTracked(n.services.dht, CID.parse(key), { self: n.peerId, graceMs: 0, maxProviders: 1, signal: AbortSignal.timeout(30_000) })
+      const r = await findProvidersTracked(n.services.dht, CID.parse(key), { self: n.peerId, maxProviders: 1, signal: AbortSignal.timeout(30_000) })
       return { found: r.providers.length > 0, firstProviderMs: r.firstProviderMs, hops: r.hops, queried: r.queried }
     },
     async stop () {

@@ -26,8 +26,23 @@ export const DEFAULTS = {
   provideConcurrency: 4,
   /** A provide (lookup + ADD_PROVIDER to the k closest) must finish within this (ms). */
   provideTimeoutMs: 30_000,
-  /** Once a lookup has found a provider, it waits at most this long for more before returning (ms). */
-  providerGraceMs: 300,
+  /**
+   * A get's lookup, once it has a first provider, goes on collecting for as
+   * long again as that took (lookup.ts adaptiveSettle), at least this (ms)...
+   */
+  providerSettleMinMs: 10,
+  /** ... and at most this (ms). A search does not wait at all: it asks each provider as it is named. */
+  providerSettleMaxMs: 300,
+  /**
+   * kad-dht's RPC timeout is adaptive (1.2 x the moving average of recent
+   * round trips); its floor defaults to 5 s, so one stalled peer holds one of
+   * the alpha lookup slots for 5 s. These bounds fit a LAN or loopback (ms);
+   * the floor leaves room for a loaded 2-core machine running a whole lab,
+   * where a round trip can take hundreds of ms (a timed-out RPC is a peer lost
+   * to that walk).
+   */
+  rpcTimeoutMinMs: 1_000,
+  rpcTimeoutMaxMs: 2_000,
   /** Most providers collected per lookup (kad-dht itself stops at k). */
   maxProviders: 20,
   /** Keywords published per file name; the rest of a long name is not indexed. */
@@ -36,6 +51,13 @@ export const DEFAULTS = {
   maxSearchPeers: 32,
   /** Peers asked at once during a search. */
   searchConcurrency: 8,
+  /**
+   * When our own provider store has a keyword's records, the holders it
+   * names are asked first and the network walk waits for their answers, at
+   * most this long (ms): its RPCs would compete with those asks for the CPU
+   * and the connections, and delay the first hit.
+   */
+  localFirstMs: 250,
   /**
    * 1 = kad-dht refreshes its routing table (a lookup per bucket at start and
    * every 5 min, kad-dht's behaviour); 0 = it does not. A lab of hundreds of
@@ -68,7 +90,11 @@ export const ENV: Partial<Record<keyof typeof DEFAULTS, string>> = {
   providerValidityMs: 'SEDAI_DHT_PROVIDER_VALIDITY_MS',
   reprovideThresholdMs: 'SEDAI_DHT_REPROVIDE_THRESHOLD_MS',
   reprovideIntervalMs: 'SEDAI_DHT_REPROVIDE_INTERVAL_MS',
-  providerGraceMs: 'SEDAI_DHT_PROVIDER_GRACE_MS',
+  providerSettleMinMs: 'SEDAI_DHT_PROVIDER_SETTLE_MIN_MS',
+  providerSettleMaxMs: 'SEDAI_DHT_PROVIDER_SETTLE_MAX_MS',
+  rpcTimeoutMinMs: 'SEDAI_DHT_RPC_TIMEOUT_MIN_MS',
+  localFirstMs: 'SEDAI_DHT_LOCAL_FIRST_MS',
+  rpcTimeoutMaxMs: 'SEDAI_DHT_RPC_TIMEOUT_MAX_MS',
   routingTableRefresh: 'SEDAI_DHT_TABLE_REFRESH',
   contactPings: 'SEDAI_DHT_CONTACT_PINGS'
 }

@@ -5,11 +5,12 @@ import { parseCid } from '@sedai/core'
 import { resolveConfig } from './config.ts'
 import { DhtNotStartedError, NoKeywordsError } from './errors.ts'
 import { keywordCid, keywords, matches } from './keywords.ts'
-import { findProvidersTracked, percentile } from './lookup.ts'
+import { adaptiveSettle, findProvidersTracked, percentile } from './lookup.ts'
+import { keywordSearch } from './search.ts'
 import { KEYWORD_PROTOCOL, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_QUERY_KEYWORDS } from './protocol/constants.ts'
 import { askKeywords, serveKeywordQuery } from './protocol/keyword-protocol.ts'
 import type { DhtConfig } from './config.ts'
-import type { LookupResult } from './lookup.ts'
+import type { LookupInit, LookupResult } from './lookup.ts'
 import type { ResultFile } from './protocol/messages.ts'
 import type { KadDHT, KadDHTComponents, SingleKadDHT } from '@libp2p/kad-dht'
 import type { PeerId, PeerInfo } from '@libp2p/interface'
@@ -32,6 +33,7 @@ export function dhtService (config: DhtConfig, onComponents?: (c: KadDHTComponen
     disjointPaths: config.disjointPaths,
     querySelfInterval: config.querySelfIntervalMs,
     initialQuerySelfInterval: config.initialQuerySelfIntervalMs,
+    networkDialTimeout: { minTimeout: config.rpcTimeoutMinMs, maxTimeout: Math.max(config.rpcTimeoutMinMs, config.rpcTimeoutMaxMs) },
     reprovide: {
       validity: config.providerValidityMs,
       threshold: config.reprovideThresholdMs,
@@ -317,18 +319,18 @@ export class DhtPeer implements Mode {
     }
   }
 
-  private async lookup (cid: CID, signal: AbortSignal): Promise<LookupResult> {
+  private async lookup (cid: CID, signal: AbortSignal, opts: Pick<LookupInit, 'onProvider' | 'settleMs' | 'afterLocal'> = {}): Promise<LookupResult> {
     if (this.dht === undefined || this.ctx === undefined) throw new DhtNotStartedError('dht mode is not running')
     const started = performance.now()
     try {
       const r = await findProvidersTracked(this.dht, cid, {
         signal: AbortSignal.any([signal, this.controller.signal]),
-        graceMs: this.config.providerGraceMs,
         maxProviders: this.config.maxProviders,
-        self: this.ctx.node.peerId
+        self: this.ctx.node.peerId,
+        ...opts
       })
       this.record(r)
-      this.log.debug({ key: cid.toString(), providers: r.providers.length, self: r.self, hops: r.hops, queried: r.queried, firstProviderMs: r.firstProviderMs, durationMs: Math.round(r.durationMs) }, 'lookup')
+      this.log.debug({ key: cid.toString(), providers: r.providers.length, self: r.self, hops: r.hops, queried: r.queried, firstProviderMs: r.firstProviderMs, durationMs: Math.round(r.durationMs), ended: r.ended }, 'lookup')
       await this.remember(r.providers)
       return r
     } catch (err: any) {
@@ -350,7 +352,8 @@ export class DhtPeer implements Mode {
   }
 
   async findProviders (cid: string, opts: { signal: AbortSignal }): Promise<Source[]> {
-    const r = await this.lookup(parseCid(cid), opts.signal)
+    // a get swarms from every source it has at the start: worth a short, adaptive wait for a second one
+    const r = await this.lookup(parseCid(cid), opts.signal, { settleMs: adaptiveSettle(this.config.providerSettleMinMs, this.config.providerSettleMaxMs) })
     return r.providers.map(p => p.id)
   }
 
@@ -370,56 +373,33 @@ export class DhtPeer implements Mode {
     if (kws.length === 0) throw new NoKeywordsError(`no searchable keyword in ${JSON.stringify(query)} (words need ${2} letters or more)`)
     this.counts.searches++
     const signal = AbortSignal.any([opts.signal, this.controller.signal])
-    // 1. each keyword's key: who published it
-    const lookups = await Promise.all(kws.map(async kw => await this.lookup(keywordCid(kw), signal)))
-    // 2. a peer can hold a file matching all keywords only if it published all of them
-    let candidates: Map<string, PeerInfo> | undefined
-    for (const r of lookups) {
-      const here = new Map(r.providers.map(p => [p.id.toString(), p]))
-      candidates = candidates === undefined ? here : new Map([...candidates].filter(([k]) => here.has(k)))
-    }
-    const peers = [...(candidates ?? new Map()).values()].slice(0, this.config.maxSearchPeers)
-    const hits = new Map<string, SearchHit>()
-    const add = (peerId: string, addrs: string[], f: ResultFile): void => {
-      let cid: string
-      try {
-        cid = parseCid(CID.decode(f.cid).toString()).toString()
-      } catch {
-        return
+    const { hits } = await keywordSearch({
+      keywords: kws,
+      signal,
+      maxPeers: this.config.maxSearchPeers,
+      concurrency: this.config.searchConcurrency,
+      localFirstMs: this.config.localFirstMs,
+      lookup: async (kw, onProvider, afterLocal) => await this.lookup(keywordCid(kw), signal, { onProvider, afterLocal }),
+      ask: async (peer, asked) => {
+        // the lookup's records carry the holder's addresses: the dial needs them before remember() has run
+        if (peer.multiaddrs.length > 0) await ctx.node.peerStore.merge(peer.id, { multiaddrs: peer.multiaddrs }).catch(() => {})
+        return await this.ask(peer, asked, signal)
+      },
+      local: () => ({ peerId: ctx.node.peerId.toString(), addrs: ctx.node.getMultiaddrs().map(String), files: this.matchLocal(kws) }),
+      onHit: opts.onHit,
+      onAskFailed: (peer, err) => {
+        this.counts.keywordQueryFailures++
+        this.log.debug({ peer: peer.id.toString(), err: err.message }, 'keyword query failed')
       }
-      // 3. never trust a remote's idea of a match: check the name against the query
-      if (!matches(keywords(f.name), kws)) return
-      const hit = hits.get(cid) ?? { cid, name: f.name, size: f.size, providers: [] }
-      if (hit.providers.some(p => p.peerId === peerId)) return
-      hit.providers.push({ peerId, addrs })
-      hits.set(cid, hit)
-      opts.onHit?.({ ...hit, providers: [{ peerId, addrs }] })
-    }
-    if (lookups.every(r => r.self)) {
-      const self = ctx.node.peerId.toString()
-      for (const f of this.matchLocal(kws)) add(self, ctx.node.getMultiaddrs().map(String), f)
-    }
-    // 4. ask the candidates, a few at a time
-    let next = 0
-    const worker = async (): Promise<void> => {
-      while (next < peers.length && !signal.aborted) {
-        const p = peers[next++]
-        await this.ask(p, kws, signal).then(files => {
-          for (const f of files) add(p.id.toString(), p.multiaddrs.map(String), f)
-        }, (err: any) => {
-          this.counts.keywordQueryFailures++
-          this.log.debug({ peer: p.id.toString(), err: err.message }, 'keyword query failed')
-        })
-      }
-    }
-    await Promise.all(Array.from({ length: Math.min(this.config.searchConcurrency, peers.length) }, worker))
-    return [...hits.values()]
+    })
+    return hits
   }
 
   private async ask (peer: PeerInfo, kws: string[], signal: AbortSignal): Promise<ResultFile[]> {
     const node = (this.ctx as ModeContext).node
     this.counts.keywordQueriesSent++
-    const stream = await node.dialProtocol(peer.id as PeerId, KEYWORD_PROTOCOL, { signal })
+    // the protocol name goes out with the QUERY (no round trip of its own): one protocol, and the reply says if it is spoken
+    const stream = await node.dialProtocol(peer.id as PeerId, KEYWORD_PROTOCOL, { signal, negotiateFully: false })
     return await askKeywords(stream, kws, { signal, stats: this.ctx?.stats })
   }
 
