@@ -16,7 +16,8 @@
  * Keys are keyword keys (CIDv1 raw, sha2-256("kw:bench-i")), each provided
  * by one node (BENCH_DHT_PROVIDE_CONCURRENCY, 16, in flight over all
  * processes); lookups are findProviders from a random other node, one at a
- * time, timed to the first provider.
+ * time, timed to the first provider and to the first hit (the provider asked
+ * over the keyword protocol the moment it is named, as a search does).
  *
  * Hops: the depth, in the chain of closer-peer replies, of the peer that
  * answered with the record (0 = the looking node already stored it, which is
@@ -35,10 +36,11 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { CID } from 'multiformats/cid'
 import { createNode } from '@sedai/core'
-import { countProviderRecords, dhtService, findProvidersTracked, keywordCid, percentile, resolveConfig } from '@sedai/dht-peer'
+import { KEYWORD_PROTOCOL, askKeywords, countProviderRecords, dhtService, findProvidersTracked, keywordCid, percentile, resolveConfig, serveKeywordQuery } from '@sedai/dht-peer'
 import type { ChildProcess } from 'node:child_process'
 import type { KadDHTComponents, SingleKadDHT } from '@libp2p/kad-dht'
 import type { SedaiLibp2p } from '@sedai/core'
+import type { PeerInfo } from '@libp2p/interface'
 
 const SIZES = (process.env.BENCH_DHT_SIZES ?? '16,64,256').split(',').map(Number)
 const PROCS = Number(process.env.BENCH_DHT_PROCS ?? 16)
@@ -72,7 +74,7 @@ const MAX_CONNECTIONS = Number(process.env.BENCH_DHT_MAX_CONNECTIONS ?? 0)
 /** 0 (default): routing-table contacts are not pinged (see trustContacts); 1 = kad-dht's pings, as in the daemon. */
 const NO_CONTACT_PINGS = (process.env.BENCH_DHT_CONTACT_PINGS ?? '0') !== '1'
 
-interface Lookup { found: boolean, firstProviderMs?: number, hops?: number, queried: number }
+interface Lookup { found: boolean, firstProviderMs?: number, firstHitMs?: number, hops?: number, queried: number }
 
 async function pool<T> (items: T[], n: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
   let next = 0
@@ -138,12 +140,13 @@ const JOIN_CONCURRENCY = 2
 const JOIN_LOOKUP_TIMEOUT_MS = 30_000
 
 async function worker (): Promise<void> {
-  const nodes: Array<{ node: SedaiLibp2p<{ dht: SingleKadDHT }>, components?: KadDHTComponents }> = []
+  // each node's files, by keyword: the owner of key i holds bench-i.dat and answers the keyword query for it
+  const nodes: Array<{ node: SedaiLibp2p<{ dht: SingleKadDHT }>, components?: KadDHTComponents, files: Map<string, { cid: Uint8Array, size: number, name: string }> }> = []
   const config = resolveConfig(BENCH_CONFIG)
   const handlers: Record<string, (args: any) => Promise<unknown>> = {
     async start ({ count }: { count: number }) {
       for (let i = 0; i < count; i++) {
-        const entry: typeof nodes[number] = { node: undefined as any }
+        const entry: typeof nodes[number] = { node: undefined as any, files: new Map() }
         entry.node = await createNode({
           privateKey: await generateKeyPair('Ed25519'),
           listen: ['/ip4/127.0.0.1/tcp/0'],
@@ -153,6 +156,9 @@ async function worker (): Promise<void> {
         }) as any
         quiet(entry.node)
         await entry.node.start()
+        await entry.node.handle(KEYWORD_PROTOCOL, (stream) => {
+          serveKeywordQuery(stream, { match: (kws) => kws.flatMap(k => entry.files.get(k) ?? []) }).catch(() => {})
+        })
         if (NO_CONTACT_PINGS) trustContacts(entry.node)
         nodes.push(entry)
       }
@@ -176,9 +182,10 @@ async function worker (): Promise<void> {
       })
       return nodes.map(n => tablePeers(n.node))
     },
-    async provide ({ items, concurrency }: { items: Array<[number, string]>, concurrency: number }) {
+    async provide ({ items, concurrency }: { items: Array<[number, string, string]>, concurrency: number }) {
       let placed = 0
-      await pool(items, concurrency, async ([i, key]) => {
+      await pool(items, concurrency, async ([i, key, keyword]) => {
+        nodes[i].files.set(keyword, { cid: CID.parse(key).bytes, size: 1, name: `${keyword}.dat` })
         try {
           for await (const e of nodes[i].node.services.dht.provide(CID.parse(key), { signal: AbortSignal.timeout(60_000) })) {
             if (e.name === 'PEER_RESPONSE' && e.messageName === 'ADD_PROVIDER') placed++
@@ -191,10 +198,26 @@ async function worker (): Promise<void> {
     async records () {
       return await Promise.all(nodes.map(async n => ({ records: (await countProviderRecords(n.components as KadDHTComponents)).records, rt: tablePeers(n.node), conns: n.node.getConnections().length })))
     },
-    async lookup ({ node, key }: { node: number, key: string }): Promise<Lookup> {
+    async lookup ({ node, key, keyword }: { node: number, key: string, keyword: string }): Promise<Lookup> {
       const n = nodes[node].node
-      const r = await findProvidersTracked(n.services.dht, CID.parse(key), { self: n.peerId, maxProviders: 1, signal: AbortSignal.timeout(30_000) })
-      return { found: r.providers.length > 0, firstProviderMs: r.firstProviderMs, hops: r.hops, queried: r.queried }
+      const started = performance.now()
+      let firstHitMs: number | undefined
+      let asking: Promise<void> | undefined
+      // as the daemon's search does: the first provider is asked for its matching files the moment it is named
+      const ask = async (provider: PeerInfo): Promise<void> => {
+        if (provider.multiaddrs.length > 0) await n.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs })
+        const stream = await n.dialProtocol(provider.id, KEYWORD_PROTOCOL, { signal: AbortSignal.timeout(10_000), negotiateFully: false })
+        const files = await askKeywords(stream, [keyword])
+        if (files.length > 0) firstHitMs = performance.now() - started
+      }
+      const r = await findProvidersTracked(n.services.dht, CID.parse(key), {
+        self: n.peerId,
+        maxProviders: 1,
+        signal: AbortSignal.timeout(30_000),
+        onProvider: (p) => { asking ??= ask(p).catch(() => {}) }
+      })
+      await asking
+      return { found: r.providers.length > 0, firstProviderMs: r.firstProviderMs, firstHitMs, hops: r.hops, queried: r.queried }
     },
     async stop () {
       await Promise.all(nodes.map(async n => { await n.node.stop() }))
@@ -282,7 +305,7 @@ async function runSize (n: number): Promise<Record<string, string>> {
     let placed: number[]
     try {
       placed = await Promise.all(workers.map(async (w, wi) => await w.call<number>('provide', {
-        items: keys.map((k, i) => [owner(i), k] as [number, string]).filter(([g]) => g % procs === wi).map(([g, k]) => [Math.floor(g / procs), k]),
+        items: keys.map((k, i) => [owner(i), k, `bench-${i}`] as [number, string, string]).filter(([g]) => g % procs === wi).map(([g, k, kw]) => [Math.floor(g / procs), k, kw]),
         concurrency: Math.max(1, Math.round(PROVIDE_CONCURRENCY / procs))
       })))
     } finally {
@@ -301,13 +324,14 @@ async function runSize (n: number): Promise<Record<string, string>> {
       const k = Math.floor(Math.random() * nKeys)
       let g = Math.floor(Math.random() * n)
       if (g === owner(k)) g = (g + 1) % n
-      results.push(await workers[g % procs].call<Lookup>('lookup', { node: Math.floor(g / procs), key: keys[k] }))
+      results.push(await workers[g % procs].call<Lookup>('lookup', { node: Math.floor(g / procs), key: keys[k], keyword: `bench-${k}` }))
     })
     const found = results.filter(r => r.found)
     const lat = found.map(r => r.firstProviderMs as number)
     const hops = found.map(r => r.hops as number)
     const network = found.filter(r => (r.hops ?? 0) > 0)
     const netLat = network.map(r => r.firstProviderMs as number)
+    const hitLat = results.filter(r => r.firstHitMs !== undefined).map(r => r.firstHitMs as number)
     return {
       N: String(n),
       procs: String(procs),
@@ -325,6 +349,9 @@ async function runSize (n: number): Promise<Record<string, string>> {
       'p50 ms': fmt(percentile(lat, 50)),
       'p99 ms': fmt(percentile(lat, 99)),
       'net p50 ms': fmt(percentile(netLat, 50)),
+      'hit %': fmt(100 * hitLat.length / results.length),
+      'hit p50 ms': fmt(percentile(hitLat, 50)),
+      'hit p99 ms': fmt(percentile(hitLat, 99)),
       'rec mean': fmt(mean(records)),
       'rec max': String(Math.max(...records)),
       'max/mean': fmt(Math.max(...records) / mean(records), 2),
@@ -353,7 +380,8 @@ async function main (): Promise<void> {
   console.log(cols.map((c, i) => c.padStart(width[i])).join('  '))
   for (const r of rows) console.log(cols.map((c, i) => r[c].padStart(width[i])).join('  '))
   console.log('\nhops: depth of the answering peer in the chain of closer-peer replies (0 = the looker stored the record itself; local % of lookups);')
-  console.log('p50/p99: ms to the first provider over all lookups; net p50: lookups that needed the network; rec: provider records per node (all copies; each key is stored on its k closest nodes).')
+  console.log('p50/p99: ms to the first provider over all lookups; net p50: lookups that needed the network; hit: ms to the first hit (the first provider asked over')
+  console.log('/sedai/dht-keywords/1.0.0 the moment it is named, as a search does, and answering with the file); rec: provider records per node (all copies; each key is stored on its k closest nodes).')
 }
 
 if (process.argv.includes('--worker')) {

@@ -190,6 +190,7 @@ export const SECTIONS: Array<{ title: string, rows: Row[] }> = [
       dht('maxProviders', 'providers collected per lookup', 'the lookup stops'),
       dht('maxKeywordsPerFile', 'keyword records provided per file name', 'the rest of the name is not indexed'),
       dht('maxSearchPeers', 'peers asked per keyword search', 'the rest not asked'),
+      dht('rpcTimeoutMaxMs', 'one kad-dht RPC (adaptive, from rpcTimeoutMinMs up to this)', 'that peer is skipped in this walk'),
       dht('kBucketSize', 'contacts per k-bucket (Kademlia k)', 'kad-dht replaces or drops')
     ]
   },

@@ -6,6 +6,7 @@ import { resolveConfig } from './config.ts'
 import { DhtNotStartedError, NoKeywordsError } from './errors.ts'
 import { keywordCid, keywords, matches } from './keywords.ts'
 import { adaptiveSettle, findProvidersTracked, percentile } from './lookup.ts'
+import { Join } from './join.ts'
 import { keywordSearch } from './search.ts'
 import { KEYWORD_PROTOCOL, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_QUERY_KEYWORDS } from './protocol/constants.ts'
 import { askKeywords, serveKeywordQuery } from './protocol/keyword-protocol.ts'
@@ -93,10 +94,8 @@ interface Provided {
   attempts: number
 }
 
+/** Provides wait for the join this long at most: alone, a record is at least in our own store. */
 const JOIN_WAIT_MS = 30_000
-const BOOTSTRAP_RETRY_MIN_MS = 250
-const BOOTSTRAP_RETRY_MAX_MS = 5_000
-const JOIN_LOOKUP_TIMEOUT_MS = 10_000
 const MAX_RETRY_DELAY_MS = 60_000
 const RECORD_COUNT_INTERVAL_MS = 2_000
 
@@ -119,7 +118,7 @@ export class DhtPeer implements Mode {
   private readonly queue: Array<() => Promise<void>> = []
   private running = 0
   private controller = new AbortController()
-  private joined?: Promise<void>
+  private join?: Join
   private recordTimer?: NodeJS.Timeout
   private records = { records: 0, own: 0, keys: 0, countedAt: 0 }
   private readonly fileKeywords = new Map<string, string[]>()
@@ -153,7 +152,14 @@ export class DhtPeer implements Mode {
         this.log.debug({ err: err.message }, 'keyword query stream failed')
       })
     }, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS })
-    this.joined = this.join()
+    this.join = new Join({
+      dht,
+      dial: async (addr, signal) => await ctx.node.dial(multiaddr(addr), { signal }),
+      bootstrap: ctx.bootstrap,
+      self: ctx.node.peerId,
+      signal: this.controller.signal,
+      log: this.log
+    })
     this.recordTimer = setInterval(() => { this.countRecords() }, RECORD_COUNT_INTERVAL_MS)
     this.recordTimer.unref()
     this.sharesChanged()
@@ -167,50 +173,6 @@ export class DhtPeer implements Mode {
     this.queue.length = 0
     if (this.ctx !== undefined) await this.ctx.node.unhandle(KEYWORD_PROTOCOL).catch(() => {})
     this.ctx = undefined
-  }
-
-  /**
-   * The Kademlia join (section 2.3 of the paper): once a first DHT peer is in
-   * the routing table (the daemon dials the bootstrap peers; those that did
-   * not answer are retried here), look
-   * up our own id, which fills the buckets near us and tells our neighbours
-   * about us. Provides wait for this, so they do not go out to nobody.
-   */
-  private async join (): Promise<void> {
-    const dht = this.dht as SingleKadDHT
-    const ctx = this.ctx as ModeContext
-    const signal = this.controller.signal
-    // the default mode of a daemon started bare: say what it waits for instead of sitting silent
-    if (dht.routingTable.size === 0 && ctx.bootstrap.length === 0) {
-      this.log.info('no DHT peer yet: waiting for one (--bootstrap ADDR, sedai connect ADDR, a peer that bootstraps through us, or --mdns on a LAN)')
-    }
-    // the daemon dials --bootstrap once at start; a peer that was not up yet is retried here, with backoff
-    let delay = BOOTSTRAP_RETRY_MIN_MS
-    let nextDial = Date.now() + delay
-    while (dht.routingTable.size === 0 && !signal.aborted) {
-      await new Promise(resolve => setTimeout(resolve, 50))
-      if (Date.now() < nextDial || ctx.bootstrap.length === 0) continue
-      for (const addr of ctx.bootstrap) {
-        try {
-          await ctx.node.dial(multiaddr(addr), { signal: AbortSignal.any([signal, AbortSignal.timeout(5_000)]) })
-        } catch (err: any) {
-          this.log.debug({ addr, err: err.message }, 'bootstrap retry failed')
-        }
-      }
-      delay = Math.min(BOOTSTRAP_RETRY_MAX_MS, delay * 2)
-      nextDial = Date.now() + delay
-    }
-    if (signal.aborted) return
-    const self = (this.ctx as ModeContext).node.peerId
-    let found = 0
-    try {
-      for await (const e of dht.getClosestPeers(self.toMultihash().bytes, { signal: AbortSignal.any([signal, AbortSignal.timeout(JOIN_LOOKUP_TIMEOUT_MS)]) })) {
-        if (e.name === 'FINAL_PEER') found++
-      }
-    } catch (err: any) {
-      this.log.debug({ err: err.message }, 'self lookup ended early')
-    }
-    this.log.info({ closest: found, routingTable: dht.routingTable.size }, 'joined the DHT')
   }
 
   /** What we should be providing: every shared file's CID and every keyword of its name. */
@@ -274,7 +236,7 @@ export class DhtPeer implements Mode {
   /** One provide: a lookup of the key's k closest peers, then ADD_PROVIDER to each. Retried with backoff while no peer took the record. */
   private async provide (key: string, entry: Provided): Promise<void> {
     // provides wait for the join, but not forever: alone, a record is at least in our own store
-    await Promise.race([this.joined, new Promise(resolve => setTimeout(resolve, JOIN_WAIT_MS).unref())])
+    await Promise.race([this.join?.done, new Promise(resolve => setTimeout(resolve, JOIN_WAIT_MS).unref())])
     if (this.provided.get(key) !== entry || this.controller.signal.aborted) return
     const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.config.provideTimeoutMs)])
     let placed = 0
@@ -425,6 +387,7 @@ export class DhtPeer implements Mode {
       k: this.config.kBucketSize,
       alpha: this.config.alpha,
       routingTableSize: this.dht?.routingTable.size ?? 0,
+      ...(this.join !== undefined ? this.join.state : { joined: false, attempts: 0, closest: 0 }),
       lookups: { ...pick(this.counts, ['lookups', 'found', 'notFound', 'failed', 'localHits', 'queriedTotal', 'hopsTotal']) },
       hops: { mean: mean(this.hops), p50: percentile(this.hops, 50), max: this.hops.length > 0 ? Math.max(...this.hops) : undefined, samples: this.hops.length },
       queriedPeers: { mean: mean(this.queried), p50: percentile(this.queried, 50) },

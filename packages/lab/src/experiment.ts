@@ -207,6 +207,8 @@ function ready (spec: RunSpec, l: Layout, stats: Map<number, Record<string, any>
         break
       case 'dht':
         if ((s.dht?.routingTableSize ?? 0) === 0) return `peer ${p.index} has an empty routing table`
+        // a node whose self lookup failed has a peer or two and answers searches with nothing: it must have joined
+        if (s.dht?.joined !== true) return `peer ${p.index} has not joined the DHT (${s.dht?.attempts ?? 0} self lookups)`
         if ((shares.get(p.index) ?? 0) > 0 && ((s.dht?.providing?.notYetPlaced ?? 1) > 0 || (s.dht?.providing?.queued ?? 1) > 0)) return `peer ${p.index} is still providing`
         break
     }

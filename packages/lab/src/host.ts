@@ -67,7 +67,7 @@ async function search (index: number, query: string, ttl: number | undefined, ti
       firstHitMs ??= performance.now() - started
     })
     const ms = performance.now() - started
-    // modes that answer all at once (directory, dht) have their first hit when they return
+    // a mode that answers all at once (directory) has its first hit when it returns
     if (res.results.length > 0) firstHitMs ??= ms
     return { hits: res.results.map(r => ({ cid: r.cid, providers: r.providers.length })), firstHitMs, ms }
   } catch (err: any) {
