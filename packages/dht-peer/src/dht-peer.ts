@@ -7,6 +7,7 @@ import { DhtNotStartedError, NoKeywordsError } from './errors.ts'
 import { keywordCid, keywords, matches } from './keywords.ts'
 import { adaptiveSettle, findProvidersTracked, percentile } from './lookup.ts'
 import { Join } from './join.ts'
+import { Publisher } from './publisher.ts'
 import { keywordSearch } from './search.ts'
 import { KEYWORD_PROTOCOL, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_QUERY_KEYWORDS } from './protocol/constants.ts'
 import { askKeywords, serveKeywordQuery } from './protocol/keyword-protocol.ts'
@@ -85,18 +86,6 @@ export async function countProviderRecords (components: Pick<KadDHTComponents, '
   return { records, own, keys: keys.size }
 }
 
-interface Provided {
-  cid: CID
-  kind: 'file' | 'keyword'
-  /** peers that accepted our record in the last provide */
-  placed: number
-  retryTimer?: NodeJS.Timeout
-  attempts: number
-}
-
-/** Provides wait for the join this long at most: alone, a record is at least in our own store. */
-const JOIN_WAIT_MS = 30_000
-const MAX_RETRY_DELAY_MS = 60_000
 const RECORD_COUNT_INTERVAL_MS = 2_000
 
 /**
@@ -114,9 +103,7 @@ export class DhtPeer implements Mode {
   private components?: KadDHTComponents
   private ctx?: ModeContext
   private dht?: SingleKadDHT
-  private readonly provided = new Map<string, Provided>()
-  private readonly queue: Array<() => Promise<void>> = []
-  private running = 0
+  private publisher?: Publisher
   private controller = new AbortController()
   private join?: Join
   private recordTimer?: NodeJS.Timeout
@@ -126,7 +113,7 @@ export class DhtPeer implements Mode {
   private readonly fullLatencies: number[] = []
   private readonly hops: number[] = []
   private readonly queried: number[] = []
-  private readonly counts = { lookups: 0, found: 0, notFound: 0, failed: 0, localHits: 0, provides: 0, provideFailures: 0, recordsPlaced: 0, unprovided: 0, searches: 0, keywordQueriesServed: 0, keywordQueriesSent: 0, keywordQueryFailures: 0, queriedTotal: 0, hopsTotal: 0 }
+  private readonly counts = { lookups: 0, found: 0, notFound: 0, failed: 0, localHits: 0, searches: 0, keywordQueriesServed: 0, keywordQueriesSent: 0, keywordQueryFailures: 0, queriedTotal: 0, hopsTotal: 0 }
 
   constructor (init: ModeInit, config: Partial<DhtConfig> = {}) {
     this.config = resolveConfig(config)
@@ -160,7 +147,8 @@ export class DhtPeer implements Mode {
       signal: this.controller.signal,
       log: this.log
     })
-    this.recordTimer = setInterval(() => { this.countRecords() }, RECORD_COUNT_INTERVAL_MS)
+    this.publisher = new Publisher({ dht, config: this.config, log: this.log, join: this.join, signal: this.controller.signal })
+    this.recordTimer = setInterval(() => { this.countRecords(); this.publisher?.reprovideOnGrowth() }, RECORD_COUNT_INTERVAL_MS)
     this.recordTimer.unref()
     this.sharesChanged()
     this.log.info({ protocol: this.config.protocol, k: this.config.kBucketSize, alpha: this.config.alpha }, 'dht mode started')
@@ -169,8 +157,7 @@ export class DhtPeer implements Mode {
   async stop (): Promise<void> {
     this.controller.abort()
     clearInterval(this.recordTimer)
-    for (const p of this.provided.values()) clearTimeout(p.retryTimer)
-    this.queue.length = 0
+    this.publisher?.stop()
     if (this.ctx !== undefined) await this.ctx.node.unhandle(KEYWORD_PROTOCOL).catch(() => {})
     this.ctx = undefined
   }
@@ -202,62 +189,7 @@ export class DhtPeer implements Mode {
   }
 
   sharesChanged (): void {
-    if (this.ctx === undefined || this.dht === undefined) return
-    const want = this.wanted()
-    for (const [key, w] of want) {
-      if (this.provided.has(key)) continue
-      const entry: Provided = { cid: w.cid, kind: w.kind, placed: 0, attempts: 0 }
-      this.provided.set(key, entry)
-      this.enqueueProvide(key, entry)
-    }
-    for (const [key, entry] of this.provided) {
-      if (want.has(key)) continue
-      // unshared: stop re-providing; records already placed on other peers lapse after providerValidityMs
-      clearTimeout(entry.retryTimer)
-      this.provided.delete(key)
-      this.counts.unprovided++
-      this.dht.cancelReprovide(entry.cid).catch((err: any) => { this.log.debug({ cid: key, err: err.message }, 'cancelReprovide failed') })
-    }
-  }
-
-  private enqueueProvide (key: string, entry: Provided): void {
-    this.queue.push(async () => { await this.provide(key, entry) })
-    this.pump()
-  }
-
-  private pump (): void {
-    while (this.running < this.config.provideConcurrency && this.queue.length > 0) {
-      const job = this.queue.shift() as () => Promise<void>
-      this.running++
-      job().catch(() => {}).finally(() => { this.running--; this.pump() })
-    }
-  }
-
-  /** One provide: a lookup of the key's k closest peers, then ADD_PROVIDER to each. Retried with backoff while no peer took the record. */
-  private async provide (key: string, entry: Provided): Promise<void> {
-    // provides wait for the join, but not forever: alone, a record is at least in our own store
-    await Promise.race([this.join?.done, new Promise(resolve => setTimeout(resolve, JOIN_WAIT_MS).unref())])
-    if (this.provided.get(key) !== entry || this.controller.signal.aborted) return
-    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.config.provideTimeoutMs)])
-    let placed = 0
-    entry.attempts++
-    try {
-      for await (const e of (this.dht as SingleKadDHT).provide(entry.cid, { signal })) {
-        if (e.name === 'PEER_RESPONSE' && e.messageName === 'ADD_PROVIDER') placed++
-      }
-      this.counts.provides++
-    } catch (err: any) {
-      this.counts.provideFailures++
-      this.log.debug({ cid: key, err: err.message }, 'provide failed')
-    }
-    entry.placed = placed
-    this.counts.recordsPlaced += placed
-    this.log.debug({ cid: key, kind: entry.kind, placed }, 'provided')
-    if (placed === 0 && this.provided.get(key) === entry && !this.controller.signal.aborted) {
-      const delay = Math.min(MAX_RETRY_DELAY_MS, 1000 * 2 ** Math.min(entry.attempts - 1, 6))
-      entry.retryTimer = setTimeout(() => { this.enqueueProvide(key, entry) }, delay)
-      entry.retryTimer.unref()
-    }
+    this.publisher?.sync(this.wanted())
   }
 
   private record (r: LookupResult): void {
@@ -343,8 +275,8 @@ export class DhtPeer implements Mode {
       localFirstMs: this.config.localFirstMs,
       lookup: async (kw, onProvider, afterLocal) => await this.lookup(keywordCid(kw), signal, { onProvider, afterLocal }),
       ask: async (peer, asked) => {
-        // the lookup's records carry the holder's addresses: the dial needs them before remember() has run
-        if (peer.multiaddrs.length > 0) await ctx.node.peerStore.merge(peer.id, { multiaddrs: peer.multiaddrs }).catch(() => {})
+        // the lookup's records carry the holder's addresses: a dial needs them before remember() has run
+        if (peer.multiaddrs.length > 0 && ctx.node.getConnections(peer.id).length === 0) await ctx.node.peerStore.merge(peer.id, { multiaddrs: peer.multiaddrs }).catch(() => {})
         return await this.ask(peer, asked, signal)
       },
       local: () => ({ peerId: ctx.node.peerId.toString(), addrs: ctx.node.getMultiaddrs().map(String), files: this.matchLocal(kws) }),
@@ -373,13 +305,6 @@ export class DhtPeer implements Mode {
   stats (): Record<string, unknown> {
     const mean = (a: number[]): number | undefined => a.length === 0 ? undefined : Math.round(a.reduce((x, y) => x + y, 0) / a.length * 100) / 100
     const ms = (v: number | undefined): number | undefined => v === undefined ? undefined : Math.round(v * 10) / 10
-    let files = 0
-    let keywordsProvided = 0
-    let unplaced = 0
-    for (const p of this.provided.values()) {
-      if (p.kind === 'file') files++; else keywordsProvided++
-      if (p.placed === 0) unplaced++
-    }
     this.countRecords()
     return {
       protocol: this.config.protocol,
@@ -398,8 +323,7 @@ export class DhtPeer implements Mode {
         lookupP99: ms(percentile(this.fullLatencies, 99))
       },
       records: { stored: this.records.records, own: this.records.own, forOthers: this.records.records - this.records.own, keys: this.records.keys, countedAt: this.records.countedAt === 0 ? undefined : new Date(this.records.countedAt).toISOString() },
-      providing: { files, keywords: keywordsProvided, notYetPlaced: unplaced, queued: this.queue.length + this.running },
-      provides: { ...pick(this.counts, ['provides', 'provideFailures', 'recordsPlaced', 'unprovided']) },
+      ...(this.publisher?.stats() ?? {}),
       search: { ...pick(this.counts, ['searches', 'keywordQueriesSent', 'keywordQueryFailures', 'keywordQueriesServed']) }
     }
   }
