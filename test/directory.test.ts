@@ -245,13 +245,18 @@ test('server SIGKILLed: search fails fast, transfers finish; restarted: every pe
   await sleep(1_500)
   server = await startServer(t, { repo, port })
   const restartedAt = Date.now()
+  let probeMs = 0
   const back = await until('every peer live again', 10_000, async () => {
+    const probeStarted = Date.now()
     const s = await serverStats(server)
+    probeMs = Date.now() - probeStarted
     return s.peersOnline === 5 && s
   })
   const tookBack = Date.now() - restartedAt
-  t.diagnostic(`all 5 peers live again ${tookBack} ms after the restarted server answered (heartbeat ${HEARTBEAT_MS} ms)`)
-  assert.ok(tookBack <= 2 * HEARTBEAT_MS, `took ${tookBack} ms`)
+  t.diagnostic(`all 5 peers live again ${tookBack} ms after the restarted server answered, the last stats request taking ${probeMs} ms of it (heartbeat ${HEARTBEAT_MS} ms)`)
+  // the peers were all back by the time the server answered that request: somewhere within it (a CLI start, slow
+  // on a loaded machine), so the request's own time is the measurement's resolution
+  assert.ok(tookBack - probeMs <= 2 * HEARTBEAT_MS, `took ${tookBack} ms, ${probeMs} ms of them the stats request`)
   // the server kept the index: nobody had to send its list again; the only file
   // sent is the one peer 1 finished downloading while the server was down
   assert.equal(back.fullRegistrations, 0)
@@ -310,8 +315,11 @@ test('bad peers: another peer id, 10^4 files in one REGISTER, a SEARCH flood: re
 
   // a SEARCH flood: a few answered, the rest refused and the stream throttled;
   // the good peer is answered meanwhile
+  // through the daemon's API, so what is timed is the server's answer, not a CLI process starting on a busy machine
+  const goodApi = await ApiClient.fromRepo(good.repo)
+  const apiSearch = async (): Promise<unknown[]> => (await goodApi.search({ query: 'good peer' })).results
   const baselineStart = Date.now()
-  assert.equal((await search(good, 'good peer')).length, 1)
+  assert.equal((await apiSearch()).length, 1)
   const baseline = Date.now() - baselineStart
   const flood = await open()
   const floodStart = Date.now()
@@ -319,7 +327,7 @@ test('bad peers: another peer id, 10^4 files in one REGISTER, a SEARCH flood: re
   const sent = Array.from({ length: 2_000 }, async () => await flood.request({ type: 'SEARCH', q: 'good' }, 60_000).then(r => { replies.push(r.status) }, () => { replies.push(-1) }))
   await sleep(500)
   const started = Date.now()
-  const answer = await search(good, 'good peer')
+  const answer = await apiSearch()
   const tookGood = Date.now() - started
   assert.equal(answer.length, 1)
   assert.ok(tookGood < baseline + 1_000, `the good peer waited ${tookGood} ms (${baseline} ms without the flood)`)
