@@ -144,6 +144,7 @@ export class DhtPeer implements Mode {
       dial: async (addr, signal) => await ctx.node.dial(multiaddr(addr), { signal }),
       bootstrap: ctx.bootstrap,
       self: ctx.node.peerId,
+      k: this.config.kBucketSize,
       signal: this.controller.signal,
       log: this.log
     })
