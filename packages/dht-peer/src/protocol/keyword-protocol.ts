@@ -83,7 +83,8 @@ export async function askKeywords (stream: Stream, keywords: string[], init: Ask
     if (bytes === undefined) throw new InvalidMessageError('stream closed before RESULT')
     init.stats?.message('dhtKeywords', 'in', NAMES[bytes[0]] ?? 'UNKNOWN', bytes.byteLength)
     const result = decodeResult(bytes)
-    await framed.close()
+    // the RESULT is in hand: the close (our FIN, then the remote's) need not be waited for before it is used
+    framed.close().catch(() => {})
     if (result.status === Status.NOT_FOUND) return []
     if (result.status === Status.ERROR) throw new RemoteError(`peer refused the keyword query: ${result.error ?? ''}`)
     return result.files
