@@ -56,6 +56,15 @@ async function until (check: () => boolean, ms = 5000): Promise<void> {
 
 const CID = 'bafyreihoxdfaya7bqsqhdns3qpv4qv7uj5x7sj43qiktr76qrxbh5acwxm'
 
+/** A neighbour of `service` driven by hand: an in-memory link stream, framed, past its first PING. */
+async function rawNeighbour (service: FloodService): Promise<FramedStream> {
+  const [local, far] = await streamPair({ protocol: FLOOD_PROTOCOL })
+  ;(service as any).accept(far, { remotePeer: fakePeerId() })
+  const framed = new FramedStream(local, { maxFrameBytes: MAX_FRAME_BYTES, idleTimeoutMs: 5000 })
+  await framed.write(encodePing(1))
+  return framed
+}
+
 test('matches: every word in the name (any case), or the CID itself', () => {
   const f = { cid: CID, name: 'Pink Floyd - Echoes.mp3', size: 1 }
   assert.ok(matches(f, 'floyd echoes'))
@@ -115,14 +124,7 @@ test('a copy over a longer path first, then the shorter path\'s with more TTL: f
   await q.service.connect(multiaddr(p.addr))
   await until(() => p.service.neighbours().length === 1)
   p.files.push({ cid: CID, name: 'just-in-reach-too.txt', size: 3 })
-  const raw = async (): Promise<FramedStream> => {
-    const [local, far] = await streamPair({ protocol: FLOOD_PROTOCOL })
-    ;(p.service as any).accept(far, { remotePeer: fakePeerId() })
-    const framed = new FramedStream(local, { maxFrameBytes: MAX_FRAME_BYTES, idleTimeoutMs: 5000 })
-    await framed.write(encodePing(1))
-    return framed
-  }
-  const [longPath, shortPath] = [await raw(), await raw()]
+  const [longPath, shortPath] = [await rawNeighbour(p.service), await rawNeighbour(p.service)]
   const id = new Uint8Array(16).fill(42)
   // the long path's copy: 1 hop of TTL left at P, so P answers and does not forward it
   await longPath.write(encodeQuery({ id, ttl: 1, hops: 5, text: 'just in reach' }))
@@ -244,14 +246,7 @@ test('the ban table stays within maxBanned: a flooder cycling identities pushes 
 
 test('a first copy of a query another neighbour already brought is a free duplicate; a neighbour repeating an id is charged', async (t) => {
   const [a] = await peers(t, 1, { queryRatePerSec: 1, queryBurst: 5, maxThrottledPerWindow: 100 })
-  const link = async (): Promise<FramedStream> => {
-    const [local, far] = await streamPair({ protocol: FLOOD_PROTOCOL })
-    ;(a.service as any).accept(far, { remotePeer: fakePeerId() })
-    const framed = new FramedStream(local, { maxFrameBytes: MAX_FRAME_BYTES, idleTimeoutMs: 5000 })
-    await framed.write(encodePing(1))
-    return framed
-  }
-  const [x, y] = [await link(), await link()]
+  const [x, y] = [await rawNeighbour(a.service), await rawNeighbour(a.service)]
   const ids = Array.from({ length: 5 }, (_, i) => new Uint8Array(16).fill(i + 1))
   const query = (id: Uint8Array): Uint8Array => encodeQuery({ id, ttl: 3, hops: 0, text: 'relayed' })
   for (const id of ids) await x.write(query(id))
